@@ -1,0 +1,224 @@
+#include "agent/model.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace vipportd::agent {
+
+std::string_view to_string(Protocol p) { return p == Protocol::tcp ? "TCP" : "UDP"; }
+
+std::optional<Protocol> parse_protocol(std::string_view text) {
+    std::string lower;
+    lower.reserve(text.size());
+    for (char c : text) {
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (lower == "tcp") {
+        return Protocol::tcp;
+    }
+    if (lower == "udp") {
+        return Protocol::udp;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+InetAddress family_max(Family f) {
+    InetAddress a{f, {}};
+    std::fill_n(a.bytes.begin(), a.size(), std::uint8_t{0xff});
+    return a;
+}
+
+// Next address within the family; returns false on overflow (a was the family's maximum).
+bool increment(InetAddress& a) {
+    for (std::size_t i = a.size(); i-- > 0;) {
+        if (++a.bytes[i] != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool decrement(InetAddress& a) {
+    for (std::size_t i = a.size(); i-- > 0;) {
+        if (a.bytes[i]-- != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Lexicographic order on (family, bytes) is numeric order within a family, since bytes are
+// network order and unused IPv4 bytes are zero.
+bool adjacent_or_overlapping(const AddressRange& a, const AddressRange& b) {
+    // assumes a.first <= b.first and same family
+    InetAddress next = a.last;
+    if (!increment(next)) {
+        return true;
+    }
+    return b.first <= next;
+}
+
+}  // namespace
+
+AddressScope AddressScope::exact(const InetAddress& a) {
+    AddressScope s;
+    const InetAddress u = a.unmapped();
+    s.ranges_.push_back({u, u});
+    return s;
+}
+
+AddressScope AddressScope::all(Family f) {
+    AddressScope s;
+    s.ranges_.push_back({InetAddress::any(f), family_max(f)});
+    return s;
+}
+
+AddressScope AddressScope::prefix(const InetAddress& addr, unsigned prefix_len) {
+    const InetAddress a = addr.unmapped();
+    const unsigned bits = static_cast<unsigned>(a.size() * 8);
+    if (addr.is_v4_mapped() && prefix_len >= 96) {
+        prefix_len -= 96;
+    }
+    prefix_len = std::min(prefix_len, bits);
+    InetAddress lo = a;
+    InetAddress hi = a;
+    for (unsigned bit = prefix_len; bit < bits; ++bit) {
+        const auto mask = static_cast<std::uint8_t>(0x80u >> (bit % 8));
+        lo.bytes[bit / 8] = static_cast<std::uint8_t>(lo.bytes[bit / 8] & ~mask);
+        hi.bytes[bit / 8] = static_cast<std::uint8_t>(hi.bytes[bit / 8] | mask);
+    }
+    AddressScope s;
+    s.ranges_.push_back({lo, hi});
+    return s;
+}
+
+void AddressScope::add(AddressRange r) {
+    r.first = r.first.unmapped();
+    r.last = r.last.unmapped();
+    if (r.first.family != r.last.family || r.last < r.first) {
+        return;
+    }
+    ranges_.push_back(r);
+    std::sort(ranges_.begin(), ranges_.end(),
+              [](const AddressRange& x, const AddressRange& y) { return x.first < y.first; });
+    std::vector<AddressRange> merged;
+    for (const auto& cur : ranges_) {
+        if (!merged.empty() && merged.back().first.family == cur.first.family &&
+            adjacent_or_overlapping(merged.back(), cur)) {
+            merged.back().last = std::max(merged.back().last, cur.last);
+        } else {
+            merged.push_back(cur);
+        }
+    }
+    ranges_ = std::move(merged);
+}
+
+void AddressScope::unite(const AddressScope& other) {
+    for (const auto& r : other.ranges_) {
+        add(r);
+    }
+}
+
+AddressScope AddressScope::intersected(const AddressScope& other) const {
+    AddressScope out;
+    for (const auto& a : ranges_) {
+        for (const auto& b : other.ranges_) {
+            if (a.first.family != b.first.family) {
+                continue;
+            }
+            const InetAddress lo = std::max(a.first, b.first);
+            const InetAddress hi = std::min(a.last, b.last);
+            if (!(hi < lo)) {
+                out.ranges_.push_back({lo, hi});
+            }
+        }
+    }
+    // Inputs are normalized, so pairwise intersections are already sorted and disjoint.
+    return out;
+}
+
+AddressScope AddressScope::complement_within(Family f) const {
+    AddressScope out;
+    InetAddress next = InetAddress::any(f);
+    bool exhausted = false;
+    for (const auto& r : ranges_) {
+        if (r.first.family != f) {
+            continue;
+        }
+        if (next < r.first) {
+            InetAddress before = r.first;
+            decrement(before);
+            out.ranges_.push_back({next, before});
+        }
+        next = r.last;
+        if (!increment(next)) {
+            exhausted = true;
+            break;
+        }
+    }
+    if (!exhausted) {
+        out.ranges_.push_back({next, family_max(f)});
+    }
+    return out;
+}
+
+bool AddressScope::covers(const InetAddress& addr) const {
+    const InetAddress a = addr.unmapped();
+    return std::any_of(ranges_.begin(), ranges_.end(), [&](const AddressRange& r) {
+        return r.first.family == a.family && !(a < r.first) && !(r.last < a);
+    });
+}
+
+bool AddressScope::covers_all(Family f) const {
+    return std::any_of(ranges_.begin(), ranges_.end(), [&](const AddressRange& r) {
+        return r.first == InetAddress::any(f) && r.last == family_max(f);
+    });
+}
+
+std::string AddressScope::to_string() const {
+    std::string out;
+    for (const auto& r : ranges_) {
+        if (!out.empty()) {
+            out += ", ";
+        }
+        if (r.first == InetAddress::any(r.first.family) && r.last == family_max(r.first.family)) {
+            out += r.first.family == Family::v4 ? "0.0.0.0/0" : "::/0";
+        } else if (r.first == r.last) {
+            out += r.first.to_string();
+        } else {
+            out += r.first.to_string() + "-" + r.last.to_string();
+        }
+    }
+    return out;
+}
+
+const SourceStatus* Snapshot::failed_required() const {
+    for (const auto& s : sources) {
+        if (s.required && !s.ok) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+PortSet Snapshot::used_ports(const InetAddress& vip, Protocol p) const {
+    PortSet out;
+    for (const Claim* c : claims_for(vip, p)) {
+        out.unite(c->ports);
+    }
+    return out;
+}
+
+std::vector<const Claim*> Snapshot::claims_for(const InetAddress& vip, Protocol p) const {
+    std::vector<const Claim*> out;
+    for (const auto& c : claims) {
+        if (c.protocol == p && c.scope.covers(vip)) {
+            out.push_back(&c);
+        }
+    }
+    return out;
+}
+
+}  // namespace vipportd::agent

@@ -1,0 +1,132 @@
+#pragma once
+// The domain model: a Claim says "these ports of this protocol are used on these destination
+// addresses", and why (a socket or a netfilter rule). Sources produce claims; a Snapshot holds the
+// claims of one scan of every source; queries ask a Snapshot about one VIP.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "agent/port_set.hpp"
+#include "netlink/inet_address.hpp"
+
+namespace vipportd::agent {
+
+using netlink::Family;
+using netlink::InetAddress;
+
+enum class Protocol : std::uint8_t { tcp = 6, udp = 17 };  // values are IPPROTO_TCP / IPPROTO_UDP
+
+std::string_view to_string(Protocol p);  // "TCP" / "UDP"
+/// Case-insensitive "tcp"/"udp"; nullopt otherwise.
+std::optional<Protocol> parse_protocol(std::string_view text);
+
+/// Inclusive range of addresses of one family (first.family == last.family).
+struct AddressRange {
+    InetAddress first;
+    InetAddress last;
+    friend bool operator==(const AddressRange&, const AddressRange&) = default;
+};
+
+/// The destination addresses a claim covers: a union of address ranges, over both families.
+/// IPv4-mapped IPv6 addresses are always stored as their IPv4 address.
+class AddressScope {
+  public:
+    static AddressScope none() { return {}; }
+    static AddressScope exact(const InetAddress& a);  // a v4-mapped address becomes IPv4
+    static AddressScope all(Family f);                // 0.0.0.0-255.255.255.255 or ::-ffff:...
+    static AddressScope prefix(const InetAddress& a, unsigned prefix_len);
+
+    void add(AddressRange r);
+    void unite(const AddressScope& other);
+    [[nodiscard]] AddressScope intersected(const AddressScope& other) const;
+    [[nodiscard]] AddressScope complement_within(Family f) const;  // all(f) minus this
+
+    [[nodiscard]] bool covers(const InetAddress& a) const;
+    [[nodiscard]] bool covers_all(Family f) const;
+    [[nodiscard]] bool empty() const { return ranges_.empty(); }
+    [[nodiscard]] const std::vector<AddressRange>& ranges() const { return ranges_; }
+    [[nodiscard]] std::string to_string() const;  // "1.2.3.4, 10.0.0.0-10.0.0.255, ::/0" style
+
+    friend bool operator==(const AddressScope&, const AddressScope&) = default;
+
+  private:
+    std::vector<AddressRange> ranges_;  // sorted, disjoint, merged (per family)
+};
+
+enum class Certainty : std::uint8_t {
+    exact,      // the claim is exactly what the kernel object implies
+    uncertain,  // widened because something could not be interpreted; see origin's reason
+};
+
+/// A socket as sock_diag reported it (after SO_REUSEPORT groups are folded into one).
+struct SocketOrigin {
+    Family family = Family::v4;
+    std::uint8_t state =
+        0;                // TCP_LISTEN (10), TCP_CLOSE (7), TCP_ESTABLISHED (1) (net/tcp_states.h)
+    InetAddress address;  // as bound (may be ::, ::ffff:a.b.c.d, or unconfigured with freebind)
+    std::uint16_t port = 0;
+    std::uint32_t ifindex = 0;  // SO_BINDTODEVICE / VRF, 0 = any device
+    std::string device;         // interface name of ifindex, when it could be resolved
+    std::uint32_t uid = 0;
+    std::uint64_t inode = 0;
+    std::optional<bool> v6only;  // absent when the kernel did not send INET_DIAG_SKV6ONLY
+    bool freebind = false;
+    bool transparent = false;
+    std::uint32_t count = 1;  // sockets in the SO_REUSEPORT group (same family/addr/port/device)
+};
+
+/// A netfilter rule (nf_tables, iptables-nft or legacy iptables) that rewrites or diverts traffic.
+struct RuleOrigin {
+    std::string source;  // "nftables" or "iptables-legacy"
+    std::string family;  // "ip", "ip6", "inet"
+    std::string table;
+    std::string chain;
+    std::uint64_t handle = 0;  // nft rule handle, or the legacy rule's 1-based index in its chain
+    std::string kind;     // "dnat", "redirect", "tproxy", "DNAT", "REDIRECT", "TPROXY", "NETMAP"
+    std::string target;   // "10.0.0.5:8080", ":5353", "" when unknown
+    std::string comment;  // nft rule userdata comment / xt comment match
+    std::string reason;   // why the claim is uncertain (empty when exact)
+    std::vector<std::string> path;  // chains traversed from the base chain, base chain first
+};
+
+struct Claim {
+    Protocol protocol = Protocol::tcp;
+    PortSet ports;
+    AddressScope scope;
+    Certainty certainty = Certainty::exact;
+    std::variant<SocketOrigin, RuleOrigin> origin;
+};
+
+/// Outcome of one source's collection within a snapshot.
+struct SourceStatus {
+    std::string name;      // "sockets", "nftables", "iptables-legacy"
+    bool required = true;  // a failed required source makes queries fail (SYS.1006)
+    bool ok = true;
+    std::string error;  // precise reason when !ok
+    std::chrono::microseconds duration{0};
+};
+
+/// Immutable result of one scan of every enabled source.
+struct Snapshot {
+    std::vector<Claim> claims;
+    std::vector<SourceStatus> sources;
+    std::chrono::system_clock::time_point taken{};
+    std::uint64_t sequence = 0;  // increases by one per scan
+
+    /// The first required source that failed, if any (queries must then fail, naming it).
+    [[nodiscard]] const SourceStatus* failed_required() const;
+    /// Ports of protocol p used on vip (v4-mapped vip is treated as IPv4).
+    [[nodiscard]] PortSet used_ports(const InetAddress& vip, Protocol p) const;
+    /// The claims behind used_ports(vip, p), in source order.
+    [[nodiscard]] std::vector<const Claim*> claims_for(const InetAddress& vip, Protocol p) const;
+};
+
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+}  // namespace vipportd::agent

@@ -1,0 +1,116 @@
+#include "agent/port_set.hpp"
+
+#include <algorithm>
+
+namespace vipportd::agent {
+
+PortSet::PortSet(std::initializer_list<PortRange> ranges) {
+    for (const auto& r : ranges) {
+        add(r);
+    }
+}
+
+PortSet PortSet::range(std::uint16_t first, std::uint16_t last) {
+    PortSet s;
+    s.add(PortRange{first, last});
+    return s;
+}
+
+void PortSet::add(PortRange r) {
+    if (r.first > r.last) {
+        return;
+    }
+    // First range that could touch r: the first whose last + 1 >= r.first.
+    auto it = std::lower_bound(ranges_.begin(), ranges_.end(), r.first,
+                               [](const PortRange& x, std::uint16_t v) { return x.last + 1u < v; });
+    auto end = it;
+    std::uint16_t first = r.first;
+    std::uint16_t last = r.last;
+    while (end != ranges_.end() && end->first <= static_cast<std::uint32_t>(last) + 1u) {
+        first = std::min(first, end->first);
+        last = std::max(last, end->last);
+        ++end;
+    }
+    it = ranges_.erase(it, end);
+    ranges_.insert(it, PortRange{first, last});
+}
+
+void PortSet::unite(const PortSet& other) {
+    if (ranges_.empty()) {
+        ranges_ = other.ranges_;
+        return;
+    }
+    for (const auto& r : other.ranges_) {
+        add(r);
+    }
+}
+
+PortSet PortSet::united(const PortSet& other) const {
+    PortSet s = *this;
+    s.unite(other);
+    return s;
+}
+
+PortSet PortSet::intersected(const PortSet& other) const {
+    PortSet out;
+    auto a = ranges_.begin();
+    auto b = other.ranges_.begin();
+    while (a != ranges_.end() && b != other.ranges_.end()) {
+        const auto lo = std::max(a->first, b->first);
+        const auto hi = std::min(a->last, b->last);
+        if (lo <= hi) {
+            out.ranges_.push_back({lo, hi});  // inputs are normalized, so outputs stay disjoint
+        }
+        (a->last < b->last) ? ++a : ++b;
+    }
+    return out;
+}
+
+PortSet PortSet::complement() const {
+    PortSet out;
+    std::uint32_t next = 0;  // first port not yet covered
+    for (const auto& r : ranges_) {
+        if (r.first > next) {
+            out.ranges_.push_back(
+                {static_cast<std::uint16_t>(next), static_cast<std::uint16_t>(r.first - 1)});
+        }
+        next = r.last + 1u;
+    }
+    if (next <= 65535) {
+        out.ranges_.push_back({static_cast<std::uint16_t>(next), 65535});
+    }
+    return out;
+}
+
+PortSet PortSet::subtracted(const PortSet& other) const { return intersected(other.complement()); }
+
+bool PortSet::contains(std::uint16_t port) const {
+    auto it = std::lower_bound(ranges_.begin(), ranges_.end(), port,
+                               [](const PortRange& x, std::uint16_t v) { return x.last < v; });
+    return it != ranges_.end() && it->first <= port;
+}
+
+std::uint32_t PortSet::count() const {
+    std::uint32_t n = 0;
+    for (const auto& r : ranges_) {
+        n += static_cast<std::uint32_t>(r.last - r.first) + 1u;
+    }
+    return n;
+}
+
+std::string PortSet::to_string() const {
+    std::string out;
+    for (const auto& r : ranges_) {
+        if (!out.empty()) {
+            out += ',';
+        }
+        out += std::to_string(r.first);
+        if (r.last != r.first) {
+            out += '-';
+            out += std::to_string(r.last);
+        }
+    }
+    return out;
+}
+
+}  // namespace vipportd::agent

@@ -1,0 +1,50 @@
+#pragma once
+// PortSet: a normalized set of TCP/UDP ports, stored as sorted, disjoint, non-adjacent inclusive
+// ranges. Port 0 is a valid member (rule interpretation may produce it); renderers decide whether
+// to show it. All operations keep the normal form, so equality is structural.
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace vipportd::agent {
+
+struct PortRange {
+    std::uint16_t first = 0;
+    std::uint16_t last = 0;  // inclusive
+    friend bool operator==(const PortRange&, const PortRange&) = default;
+};
+
+class PortSet {
+  public:
+    PortSet() = default;
+    PortSet(std::initializer_list<PortRange> ranges);
+
+    static PortSet single(std::uint16_t port) { return PortSet{{port, port}}; }
+    static PortSet range(std::uint16_t first, std::uint16_t last);
+    static PortSet all() { return range(0, 65535); }
+
+    void add(std::uint16_t port) { add(PortRange{port, port}); }
+    void add(PortRange r);  // r.first > r.last is ignored
+    void unite(const PortSet& other);
+
+    [[nodiscard]] PortSet united(const PortSet& other) const;
+    [[nodiscard]] PortSet intersected(const PortSet& other) const;
+    [[nodiscard]] PortSet subtracted(const PortSet& other) const;
+    [[nodiscard]] PortSet complement() const;  // relative to 0-65535
+
+    [[nodiscard]] bool contains(std::uint16_t port) const;
+    [[nodiscard]] bool empty() const { return ranges_.empty(); }
+    [[nodiscard]] std::uint32_t count() const;  // number of ports (0 - 65536)
+    [[nodiscard]] const std::vector<PortRange>& ranges() const { return ranges_; }
+    /// "22,80,8000-8100" (empty set: "")
+    [[nodiscard]] std::string to_string() const;
+
+    friend bool operator==(const PortSet&, const PortSet&) = default;
+
+  private:
+    std::vector<PortRange> ranges_;
+};
+
+}  // namespace vipportd::agent

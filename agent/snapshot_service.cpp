@@ -1,0 +1,85 @@
+#include "agent/snapshot_service.hpp"
+
+#include <future>
+
+namespace vipportd::agent {
+
+SnapshotService::SnapshotService(std::vector<SourceSlot> sources)
+    : sources_(std::move(sources)), worker_([this] { run(); }) {}
+
+SnapshotService::~SnapshotService() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    worker_.join();
+}
+
+void SnapshotService::async_fresh(Callback cb) {
+    {
+        std::lock_guard lock(mutex_);
+        waiting_.push_back(std::move(cb));
+    }
+    wake_.notify_one();
+}
+
+SnapshotPtr SnapshotService::fresh() {
+    std::promise<SnapshotPtr> done;
+    auto result = done.get_future();
+    async_fresh([&done](SnapshotPtr s) { done.set_value(std::move(s)); });
+    return result.get();
+}
+
+SnapshotPtr SnapshotService::latest() const {
+    std::lock_guard lock(mutex_);
+    return latest_;
+}
+
+SnapshotPtr SnapshotService::scan_now() {
+    std::lock_guard scan_lock(scan_mutex_);
+    auto snap = std::make_shared<Snapshot>();
+    snap->taken = std::chrono::system_clock::now();
+    for (auto& slot : sources_) {
+        SourceStatus status{std::string(slot.source->name()), slot.required, true, {}, {}};
+        const auto start = std::chrono::steady_clock::now();
+        auto claims = slot.source->collect();
+        status.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - start);
+        if (claims) {
+            auto& v = *claims;
+            snap->claims.insert(snap->claims.end(), std::make_move_iterator(v.begin()),
+                                std::make_move_iterator(v.end()));
+        } else {
+            status.ok = false;
+            status.error = netlink::to_string(claims.error());
+        }
+        snap->sources.push_back(std::move(status));
+    }
+    std::lock_guard lock(mutex_);
+    snap->sequence = ++sequence_;
+    latest_ = snap;
+    return snap;
+}
+
+void SnapshotService::run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });
+        if (waiting_.empty()) {
+            return;  // stopping with nobody waiting
+        }
+        // Everyone waiting now asked before this scan starts, so this scan is fresh for all of
+        // them; requests arriving during the scan wait for the next one.
+        std::vector<Callback> batch;
+        batch.swap(waiting_);
+        lock.unlock();
+        SnapshotPtr snap = scan_now();
+        for (auto& cb : batch) {
+            cb(snap);
+        }
+        lock.lock();
+    }
+}
+
+}  // namespace vipportd::agent

@@ -1,0 +1,61 @@
+#pragma once
+// SnapshotService: runs every source on its own worker thread and hands out fresh snapshots.
+// Guarantee: the snapshot passed to a callback comes from a scan that started after the request
+// was made. Requests that arrive while a scan runs wait for the next scan, which serves all of
+// them at once (single flight), so load never multiplies kernel work.
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "agent/model.hpp"
+#include "agent/source.hpp"
+
+namespace vipportd::agent {
+
+/// What the HTTP layer needs: an asynchronous fresh snapshot. Tests substitute their own.
+class SnapshotProvider {
+  public:
+    using Callback = std::function<void(SnapshotPtr)>;
+    virtual ~SnapshotProvider() = default;
+    /// cb is invoked exactly once, on a thread of the provider (post back to your executor).
+    virtual void async_fresh(Callback cb) = 0;
+};
+
+struct SourceSlot {
+    std::unique_ptr<PortSource> source;
+    bool required = true;
+};
+
+class SnapshotService final : public SnapshotProvider {
+  public:
+    explicit SnapshotService(std::vector<SourceSlot> sources);
+    ~SnapshotService() override;  // stops the worker; pending callbacks still get a snapshot
+    SnapshotService(const SnapshotService&) = delete;
+    SnapshotService& operator=(const SnapshotService&) = delete;
+
+    void async_fresh(Callback cb) override;
+    /// Blocking convenience for start-up and the CLI: one fresh scan.
+    SnapshotPtr fresh();
+    /// Runs the sources right now on the calling thread (no worker involved).
+    SnapshotPtr scan_now();
+    [[nodiscard]] SnapshotPtr latest() const;
+
+  private:
+    void run();
+
+    std::vector<SourceSlot> sources_;
+    std::mutex scan_mutex_;  // one scan at a time, whoever runs it
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::vector<Callback> waiting_;
+    SnapshotPtr latest_;
+    std::uint64_t sequence_ = 0;
+    bool stopping_ = false;
+    std::thread worker_;
+};
+
+}  // namespace vipportd::agent

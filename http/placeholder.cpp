@@ -1,0 +1,1 @@
+// Placeholder until the HTTP layer lands; delete when http/ has real sources.

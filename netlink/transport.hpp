@@ -1,0 +1,44 @@
+#pragma once
+// The kernel seam: "request bytes -> reply messages". KernelTransport talks to a real netlink
+// socket, ReplayTransport serves recorded bytes, RecordingTransport tees a real exchange into a
+// fixture. Decoders only ever see a Dump, so unit tests replay exactly what the kernel sent.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "netlink/error.hpp"
+
+struct nlmsghdr;
+
+namespace vipportd::netlink {
+
+/// One reply message: its header fields and the payload after the nlmsghdr (bounded by nlmsg_len).
+struct MessageView {
+    std::uint16_t type = 0;
+    std::uint16_t flags = 0;
+    std::span<const std::uint8_t> payload;
+};
+
+/// Every reply message of one exchange, concatenated as received (NLMSG_DONE and the final ACK are
+/// not kept). One buffer for the whole dump: 45,000 sockets must not mean 45,000 allocations.
+struct Dump {
+    std::vector<std::uint8_t> data;
+    bool interrupted = false;  // some message carried NLM_F_DUMP_INTR (linux/netlink.h)
+
+    /// Walks data; stops (and reports Errc::truncated) at a header that overruns the buffer.
+    [[nodiscard]] Result<std::vector<MessageView>> messages() const;
+};
+
+class Transport {
+  public:
+    virtual ~Transport() = default;
+    /// Sends one request (the transport overwrites nlmsg_seq and nlmsg_pid) and collects replies
+    /// until NLMSG_DONE, or until the ACK of a non-dump request sent with NLM_F_ACK.
+    /// Errors: Errc::kernel for NLMSG_ERROR < 0 (sys_errno = the errno), Errc::system for socket
+    /// failures, Errc::truncated for MSG_TRUNC or short messages, Errc::timeout if the kernel
+    /// stalls.
+    [[nodiscard]] virtual Result<Dump> exchange(std::span<const std::uint8_t> request) = 0;
+};
+
+}  // namespace vipportd::netlink
