@@ -1,0 +1,45 @@
+#pragma once
+// What a path through the netfilter chain graph can still match, accumulated test by test, and the
+// claims it yields when it reaches a rewriting action (DNAT, REDIRECT, TPROXY, NETMAP). Shared by
+// the nf_tables interpreter and the legacy iptables interpreter, so both widen and narrow the same
+// way.
+
+#include <string>
+#include <vector>
+
+#include "agent/model.hpp"
+
+namespace vipportd::agent {
+
+struct RuleConstraint {
+    /// Destination addresses still matched; starts as every address of both families (a chain in
+    /// an "ip" table starts with all of IPv4 only, see for_family()).
+    AddressScope daddr = everything();
+    bool tcp = true;  // l4 protocols still matched
+    bool udp = true;
+    PortSet dports = PortSet::all();  // destination ports still matched (0-65535)
+    /// Why the constraint is wider than the rule really is (an expression not understood, an
+    /// ipset, a mark). Empty means exact.
+    std::vector<std::string> uncertain;
+
+    static AddressScope everything();
+    /// Constraint for a base chain of a table family: "ip" -> IPv4, "ip6" -> IPv6, "inet" -> both.
+    static RuleConstraint for_family(Family f);
+    static RuleConstraint for_both_families() { return RuleConstraint{}; }
+
+    void restrict_daddr(const AddressScope& s) { daddr = daddr.intersected(s); }
+    void restrict_protocols(bool allow_tcp, bool allow_udp) {
+        tcp = tcp && allow_tcp;
+        udp = udp && allow_udp;
+    }
+    void restrict_dports(const PortSet& p) { dports = dports.intersected(p); }
+    void widen(std::string reason) { uncertain.push_back(std::move(reason)); }
+
+    /// True when no packet can satisfy it any more (the path is dead).
+    [[nodiscard]] bool impossible() const;
+    /// One claim per remaining protocol, ports limited to 1-65535 (port 0 is never a service
+    /// port). Certainty is uncertain iff any reason was recorded; the reasons go to origin.reason.
+    [[nodiscard]] std::vector<Claim> to_claims(RuleOrigin origin) const;
+};
+
+}  // namespace vipportd::agent
