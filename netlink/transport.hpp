@@ -41,4 +41,11 @@ class Transport {
     [[nodiscard]] virtual Result<Dump> exchange(std::span<const std::uint8_t> request) = 0;
 };
 
+/// exchange() repeated while the dump comes back with NLM_F_DUMP_INTR (the kernel's "this dump
+/// raced a change", linux/netlink.h; nl_dump_check_consistent), at most max_attempts times in all.
+/// Errors: whatever exchange() returned, or Errc::interrupted when every attempt was interrupted.
+[[nodiscard]] Result<Dump> exchange_consistent(Transport& transport,
+                                               std::span<const std::uint8_t> request,
+                                               int max_attempts = 3);
+
 }  // namespace vipportd::netlink

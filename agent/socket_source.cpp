@@ -1,0 +1,184 @@
+#include "agent/socket_source.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <tuple>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "netlink/rtnl_link.hpp"
+
+namespace vipportd::agent {
+
+namespace {
+
+using netlink::SocketEntry;
+
+// The SO_REUSEPORT group key (kernel.md §1.7): reuseport siblings differ only in inode/cookie.
+auto group_key(const SocketEntry& e) {
+    return std::tie(e.family, e.protocol, e.address, e.port, e.ifindex);
+}
+
+}  // namespace
+
+SocketScope socket_scope(const InetAddress& bound, std::optional<bool> v6only) {
+    if (bound.family == Family::v4 || bound.is_v4_mapped()) {
+        // An AF_INET6 socket on ::ffff:V is an IPv4 socket on V for binding purposes; on
+        // ::ffff:0.0.0.0 it is the IPv4 wildcard (net/ipv6/af_inet6.c __inet6_bind accepts
+        // INADDR_ANY there; net/ipv6/inet6_connection_sock.c ipv6_rcv_saddr_equal compares
+        // mapped addresses as IPv4).
+        const InetAddress v4 = bound.unmapped();
+        return {v4.is_unspecified() ? AddressScope::all(Family::v4) : AddressScope::exact(v4),
+                Certainty::exact};
+    }
+    if (!bound.is_unspecified()) {
+        return {AddressScope::exact(bound), Certainty::exact};
+    }
+    // [::]: IPv6 always; IPv4 too unless IPV6_V6ONLY (kernel.md §1.5 rows 4/5, 10/11).
+    SocketScope s{AddressScope::all(Family::v6), Certainty::exact};
+    if (v6only != true) {
+        s.scope.unite(AddressScope::all(Family::v4));
+        if (!v6only.has_value()) {
+            // No INET_DIAG_SKV6ONLY (pre-3.18 kernels, kernel.md §0, §1.6): assume dual-stack,
+            // the answer that never hides a conflict, and say it is a guess.
+            s.certainty = Certainty::uncertain;
+        }
+    }
+    return s;
+}
+
+std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options) {
+    using netlink::build_inet_diag_request;
+    // TCP: listeners only, so the kernel skips the established hash (kernel.md §1.2, §1.11),
+    // plus bound-only sockets when asked (bit 13, 6.8+; harmlessly empty before).
+    const std::uint32_t tcp = netlink::kStatesTcpListen |
+                              (options.tcp_bound_inactive ? netlink::kStatesTcpBoundInactive : 0U);
+    // UDP: every state; bound sockets show as TCP_CLOSE, connected ones as ESTABLISHED (§1.2).
+    const std::uint32_t udp = netlink::kStatesAll;
+    std::vector<SocketDump> d;
+    d.push_back(
+        {"tcp4", netlink::kProtoTcp, build_inet_diag_request(Family::v4, netlink::kProtoTcp, tcp)});
+    d.push_back(
+        {"tcp6", netlink::kProtoTcp, build_inet_diag_request(Family::v6, netlink::kProtoTcp, tcp)});
+    d.push_back(
+        {"udp4", netlink::kProtoUdp, build_inet_diag_request(Family::v4, netlink::kProtoUdp, udp)});
+    d.push_back(
+        {"udp6", netlink::kProtoUdp, build_inet_diag_request(Family::v6, netlink::kProtoUdp, udp)});
+    return d;
+}
+
+std::vector<Claim> socket_claims(std::span<const SocketEntry> entries,
+                                 const std::map<std::uint32_t, std::string>& device_names) {
+    std::vector<std::size_t> order(entries.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return group_key(entries[a]) < group_key(entries[b]);
+    });
+
+    std::vector<Claim> claims;
+    for (std::size_t i = 0; i < order.size();) {
+        const SocketEntry& first = entries[order[i]];
+        std::size_t j = i;
+        Claim c;
+        c.protocol = first.protocol == netlink::kProtoUdp ? Protocol::udp : Protocol::tcp;
+        c.ports = PortSet::single(first.port);
+        // Members of a group could differ in v6only (two reuseport [::] sockets, one of each):
+        // the group holds the union of what its members hold.
+        for (; j < order.size() && group_key(entries[order[j]]) == group_key(first); ++j) {
+            const SocketEntry& e = entries[order[j]];
+            SocketScope s = socket_scope(e.address, e.v6only);
+            if (j == i) {
+                c.scope = std::move(s.scope);
+            } else {
+                c.scope.unite(s.scope);
+            }
+            if (s.certainty == Certainty::uncertain) {
+                c.certainty = Certainty::uncertain;
+            }
+        }
+        SocketOrigin o;
+        o.family = first.family;
+        o.state = first.state;
+        o.address = first.address;
+        o.port = first.port;
+        o.ifindex = first.ifindex;
+        if (first.ifindex != 0) {
+            if (const auto it = device_names.find(first.ifindex); it != device_names.end()) {
+                o.device = it->second;
+            }
+        }
+        o.uid = first.uid;
+        o.inode = first.inode;
+        o.v6only = first.v6only;
+        o.freebind = first.freebind.value_or(false);
+        o.transparent = first.transparent.value_or(false);
+        o.count = static_cast<std::uint32_t>(j - i);
+        c.origin = std::move(o);
+        claims.push_back(std::move(c));
+        i = j;
+    }
+    return claims;
+}
+
+SocketSource::SocketSource(std::unique_ptr<netlink::Transport> sock_diag,
+                           std::unique_ptr<netlink::Transport> route,
+                           SocketSourceOptions options)
+    : sock_diag_(std::move(sock_diag)),
+      route_(std::move(route)),
+      options_(options),
+      dumps_(socket_dumps(options)) {}
+
+netlink::Result<std::vector<Claim>> SocketSource::collect() {
+    if (!sock_diag_) {
+        return netlink::Error::of(netlink::Errc::system,
+                                  "sockets source has no sock_diag transport");
+    }
+    std::vector<SocketEntry> entries;
+    for (const auto& d : dumps_) {
+        auto dump = netlink::exchange_consistent(*sock_diag_, d.request, options_.max_attempts);
+        if (!dump) {
+            netlink::Error e = dump.error();
+            e.detail = "sock_diag " + d.label + " dump: " + e.detail;
+            return e;
+        }
+        auto parsed = netlink::parse_inet_diag(*dump, d.protocol);
+        if (!parsed) {
+            netlink::Error e = parsed.error();
+            e.detail = "sock_diag " + d.label + " dump: " + e.detail;
+            return e;
+        }
+        if (entries.empty()) {
+            entries = std::move(*parsed);
+        } else {
+            entries.insert(entries.end(), parsed->begin(), parsed->end());
+        }
+    }
+
+    std::map<std::uint32_t, std::string> names;
+    const bool bound_devices = std::any_of(entries.begin(), entries.end(),
+                                           [](const SocketEntry& e) { return e.ifindex != 0; });
+    if (route_ && bound_devices) {
+        // Only when some socket is device-bound: most hosts have none, and link dumps are large.
+        auto dump = netlink::exchange_consistent(*route_, netlink::build_link_dump_request(),
+                                                 options_.max_attempts);
+        netlink::Result<std::map<std::uint32_t, std::string>> parsed =
+            dump ? netlink::parse_link_names(*dump)
+                 : netlink::Result<std::map<std::uint32_t, std::string>>(dump.error());
+        if (parsed) {
+            names = std::move(*parsed);
+            if (device_names_failing_) {
+                spdlog::info("source=sockets device names resolved again");
+                device_names_failing_ = false;
+            }
+        } else if (!device_names_failing_) {
+            spdlog::warn(
+                "source=sockets cannot resolve device names, claims keep the ifindex only: {}",
+                netlink::to_string(parsed.error()));
+            device_names_failing_ = true;
+        }
+    }
+    return socket_claims(entries, names);
+}
+
+}  // namespace vipportd::agent

@@ -1,0 +1,91 @@
+#pragma once
+// SocketSource: the "sockets" PortSource. Four sock_diag dumps per collect() (TCP listeners plus,
+// optionally, bound-only TCP; UDP in every state; each for AF_INET and AF_INET6, kernel.md §1.1,
+// §1.2), SO_REUSEPORT groups folded into one claim (§1.7), and the bind-conflict matching of
+// §1.5/§1.6 in one function, socket_scope().
+//
+// Policy decisions (each visible in the claim's SocketOrigin, so a caller can refine them):
+// - device-bound sockets (SO_BINDTODEVICE, VRF) count: a bind without a device on the same
+//   address and port conflicts with them (§1.5 row 1); ifindex and device name are recorded.
+// - sockets on unconfigured addresses (IP_FREEBIND, IP_TRANSPARENT, ip_nonlocal_bind) count.
+// - bound-only TCP sockets count when options.tcp_bound_inactive (a bind without SO_REUSEADDR
+//   conflicts with them, §1.5); sock_diag cannot tell whether they set SO_REUSEADDR.
+// - UDP sockets count in every state (a connected UDP socket still holds its local port).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/model.hpp"
+#include "agent/source.hpp"
+#include "netlink/sock_diag.hpp"
+#include "netlink/transport.hpp"
+
+namespace vipportd::agent {
+
+struct SocketSourceOptions {
+    /// Also dump TCP_BOUND_INACTIVE (bit 13, kernel >= 6.8; selects nothing before, kernel.md
+    /// §1.2): bound-but-not-listening TCP sockets. Config: sources.tcp_bound_inactive.
+    bool tcp_bound_inactive = true;
+    /// Attempts per dump while the kernel flags NLM_F_DUMP_INTR (netlink::exchange_consistent).
+    int max_attempts = 3;
+};
+
+/// The destinations on which a socket bound to `bound` holds its port (kernel.md §1.5, §1.6):
+///   AF_INET V -> V; AF_INET 0.0.0.0 -> all IPv4;
+///   AF_INET6 ::ffff:V -> V (IPv4); ::ffff:0.0.0.0 -> all IPv4 (inet6_bind treats it as
+///   INADDR_ANY); :: with v6only off -> all IPv4 + all IPv6; :: with v6only on -> all IPv6;
+///   :: with v6only unknown (no INET_DIAG_SKV6ONLY: old kernel) -> all IPv4 + all IPv6,
+///   uncertain; any other IPv6 address -> that address.
+struct SocketScope {
+    AddressScope scope;
+    Certainty certainty = Certainty::exact;
+};
+[[nodiscard]] SocketScope socket_scope(const InetAddress& bound, std::optional<bool> v6only);
+
+/// One dump of a collect(): its label ("tcp4", ...), protocol and request bytes.
+struct SocketDump {
+    std::string label;
+    std::uint8_t protocol = 0;
+    std::vector<std::uint8_t> request;
+};
+/// The dumps collect() sends, in order tcp4, tcp6, udp4, udp6 (recorders replay these).
+[[nodiscard]] std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options);
+
+/// Entries to claims: one claim per (family, protocol, address, port, ifindex) group, with
+/// SocketOrigin.count = group size (SO_REUSEPORT, kernel.md §1.7) and the group's first socket
+/// as origin; device names looked up by ifindex (missing names leave device empty). Claims come
+/// out sorted by that key.
+[[nodiscard]] std::vector<Claim> socket_claims(
+    std::span<const netlink::SocketEntry> entries,
+    const std::map<std::uint32_t, std::string>& device_names);
+
+class SocketSource final : public PortSource {
+  public:
+    /// sock_diag: a NETLINK_SOCK_DIAG transport (required). route: a NETLINK_ROUTE transport for
+    /// device names, or null (claims then carry the ifindex only). Both in the netns to inspect.
+    SocketSource(std::unique_ptr<netlink::Transport> sock_diag,
+                 std::unique_ptr<netlink::Transport> route,
+                 SocketSourceOptions options = {});
+
+    [[nodiscard]] std::string_view name() const override { return "sockets"; }
+
+    /// The four dumps, parsed and folded into claims. Errors: the first failing dump's error,
+    /// its detail prefixed with "sock_diag <label> dump: ". A failing link dump is not an error
+    /// (device names stay empty; logged once per state change).
+    [[nodiscard]] netlink::Result<std::vector<Claim>> collect() override;
+
+  private:
+    std::unique_ptr<netlink::Transport> sock_diag_;
+    std::unique_ptr<netlink::Transport> route_;
+    SocketSourceOptions options_;
+    std::vector<SocketDump> dumps_;
+    bool device_names_failing_ = false;
+};
+
+}  // namespace vipportd::agent
