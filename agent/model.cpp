@@ -94,17 +94,27 @@ AddressScope AddressScope::prefix(const InetAddress& addr, unsigned prefix_len) 
     return s;
 }
 
-void AddressScope::add(AddressRange r) {
-    r.first = r.first.unmapped();
-    r.last = r.last.unmapped();
-    if (r.first.family != r.last.family || r.last < r.first) {
-        return;
+AddressScope AddressScope::from_ranges(std::vector<AddressRange> ranges) {
+    AddressScope s;
+    s.ranges_ = std::move(ranges);
+    s.normalize();
+    return s;
+}
+
+void AddressScope::normalize() {
+    std::vector<AddressRange> valid;
+    valid.reserve(ranges_.size());
+    for (AddressRange r : ranges_) {
+        r.first = r.first.unmapped();
+        r.last = r.last.unmapped();
+        if (r.first.family == r.last.family && !(r.last < r.first)) {
+            valid.push_back(r);
+        }
     }
-    ranges_.push_back(r);
-    std::sort(ranges_.begin(), ranges_.end(),
+    std::sort(valid.begin(), valid.end(),
               [](const AddressRange& x, const AddressRange& y) { return x.first < y.first; });
     std::vector<AddressRange> merged;
-    for (const auto& cur : ranges_) {
+    for (const auto& cur : valid) {
         if (!merged.empty() && merged.back().first.family == cur.first.family &&
             adjacent_or_overlapping(merged.back(), cur)) {
             merged.back().last = std::max(merged.back().last, cur.last);
@@ -115,10 +125,14 @@ void AddressScope::add(AddressRange r) {
     ranges_ = std::move(merged);
 }
 
+void AddressScope::add(AddressRange r) {
+    ranges_.push_back(r);
+    normalize();
+}
+
 void AddressScope::unite(const AddressScope& other) {
-    for (const auto& r : other.ranges_) {
-        add(r);
-    }
+    ranges_.insert(ranges_.end(), other.ranges_.begin(), other.ranges_.end());
+    normalize();
 }
 
 AddressScope AddressScope::intersected(const AddressScope& other) const {

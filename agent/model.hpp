@@ -41,6 +41,9 @@ class AddressScope {
     static AddressScope exact(const InetAddress& a);  // a v4-mapped address becomes IPv4
     static AddressScope all(Family f);                // 0.0.0.0-255.255.255.255 or ::-ffff:...
     static AddressScope prefix(const InetAddress& a, unsigned prefix_len);
+    /// The union of any number of ranges in one O(n log n) pass (add() per range is quadratic);
+    /// ranges with mixed families or first > last are dropped, as add() does.
+    static AddressScope from_ranges(std::vector<AddressRange> ranges);
 
     void add(AddressRange r);
     void unite(const AddressScope& other);
@@ -56,6 +59,7 @@ class AddressScope {
     friend bool operator==(const AddressScope&, const AddressScope&) = default;
 
   private:
+    void normalize();  // drops invalid ranges, then sorts and merges ranges_
     std::vector<AddressRange> ranges_;  // sorted, disjoint, merged (per family)
 };
 

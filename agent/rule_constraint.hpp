@@ -37,9 +37,19 @@ struct RuleConstraint {
 
     /// True when no packet can satisfy it any more (the path is dead).
     [[nodiscard]] bool impossible() const;
+    /// This constraint minus the packets of box (only box's daddr, protocols and ports count), as
+    /// up to three disjoint constraints: outside box's addresses; inside them but outside its
+    /// protocols; inside both but outside its ports. Impossible pieces are left out; each piece
+    /// keeps this constraint's reasons.
+    [[nodiscard]] std::vector<RuleConstraint> subtracted(const RuleConstraint& box) const;
     /// One claim per remaining protocol, ports limited to 1-65535 (port 0 is never a service
     /// port). Certainty is uncertain iff any reason was recorded; the reasons go to origin.reason.
     [[nodiscard]] std::vector<Claim> to_claims(RuleOrigin origin) const;
 };
+
+/// Folds claims that came from one rule over several disjoint paths back together: two claims
+/// with the same protocol, certainty and origin (every RuleOrigin field) whose addresses or whose
+/// ports are equal become one. Order is kept (a merged claim stays where the first one was).
+void merge_claims(std::vector<Claim>& claims);
 
 }  // namespace vipportd::agent
