@@ -2,7 +2,9 @@
 
 #include <linux/netlink.h>
 
+#include "agent/ipt_legacy_source.hpp"
 #include "agent/socket_source.hpp"
+#include "netlink/ipt_legacy.hpp"
 #include "netlink/kernel_transport.hpp"
 
 namespace vipportd::agent {
@@ -15,6 +17,14 @@ std::vector<SourceSlot> make_sources(const Config& config) {
                          std::make_unique<netlink::KernelTransport>(NETLINK_SOCK_DIAG),
                          std::make_unique<netlink::KernelTransport>(NETLINK_ROUTE), socket_options),
                      true});
+    if (config.sources.iptables_legacy == SourcesConfig::Legacy::auto_) {
+        // Required: tables the kernel lists but we cannot read would make answers wrong, so the
+        // query fails (SYS.1006) rather than answering without them. Unlisted tables are not read
+        // at all (reading would create them, kernel.md §3.3).
+        slots.push_back(
+            {std::make_unique<IptLegacySource>(std::make_unique<netlink::ipt::KernelIptSource>()),
+             true});
+    }
     return slots;
 }
 

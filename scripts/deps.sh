@@ -11,7 +11,7 @@ VIPPORTD_BUILD_PACKAGES=(
     libgtest-dev libgmock-dev
 )
 # Tools the tests drive: real ip, curl, nft, iptables (nft and legacy), clang for the fuzz targets.
-VIPPORTD_TEST_PACKAGES=(iproute2 curl nftables iptables clang libclang-rt-14-dev)
+VIPPORTD_TEST_PACKAGES=(iproute2 curl nftables iptables ipset clang libclang-rt-14-dev)
 
 vipportd_install() {
     local missing=()
