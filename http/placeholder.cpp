@@ -1,1 +1,0 @@
-// Placeholder until the HTTP layer lands; delete when http/ has real sources.

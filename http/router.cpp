@@ -1,0 +1,319 @@
+#include "http/router.hpp"
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include "http/zstack.hpp"
+
+namespace vipportd::http {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view server_name = "vipportd";
+constexpr std::string_view text_plain = "text/plain; charset=utf-8";
+constexpr std::string_view application_json = "application/json; charset=utf-8";
+
+// RestConstants: the servlet context "/zstack" is stripped, the API paths live under /v1.
+constexpr std::string_view context_path = "/zstack";
+constexpr std::string_view usedports_prefix = "/zstack/v1/vips/";
+constexpr std::string_view usedports_suffix = "/usedports";
+constexpr std::string_view healthz_path = "/healthz";
+
+// Java's String.trim(): strips every char <= U+0020 (APIMessage.validate trims string fields).
+std::string_view java_trim(std::string_view s) {
+    while (!s.empty() && static_cast<unsigned char>(s.front()) <= 0x20) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && static_cast<unsigned char>(s.back()) <= 0x20) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// RFC 3986 §2.1 percent-decoding; '+' means space only in the query (HTML form encoding).
+// nullopt when a '%' is not followed by two hex digits.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= s.size()) {
+                return std::nullopt;
+            }
+            const int hi = hex_value(s[i + 1]);
+            const int lo = hex_value(s[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return std::nullopt;
+            }
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out += ' ';
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+struct Target {
+    std::string_view path;
+    std::string_view query;
+};
+
+// Splits an origin-form target ("/p?q"); an absolute-form target ("http://host/p?q", which
+// RFC 9112 §3.2.2 says servers must accept) loses its scheme and authority first.
+Target split_target(std::string_view target) {
+    if (const auto hash = target.find('#'); hash != std::string_view::npos) {
+        target = target.substr(0, hash);  // never sent by conforming clients; never meaningful
+    }
+    if (!target.empty() && target.front() != '/') {
+        if (const auto scheme = target.find("://"); scheme != std::string_view::npos) {
+            const auto rest = target.substr(scheme + 3);
+            const auto slash = rest.find_first_of("/?");
+            target = slash == std::string_view::npos ? std::string_view{"/"} : rest.substr(slash);
+        }
+    }
+    const auto q = target.find('?');
+    if (q == std::string_view::npos) {
+        return {target, {}};
+    }
+    return {target.substr(0, q), target.substr(q + 1)};
+}
+
+// What a response needs from its request.
+struct Reply {
+    unsigned version = 11;
+    bool keep_alive = true;
+    bool head = false;
+
+    [[nodiscard]] Response make(bhttp::status status,
+                                std::string_view content_type,
+                                std::string body) const {
+        Response res{status, version};
+        res.set(bhttp::field::server, server_name);
+        res.set(bhttp::field::content_type, content_type);
+        res.body() = std::move(body);
+        res.keep_alive(keep_alive);
+        res.prepare_payload();
+        if (head) {
+            res.body().clear();  // Content-Length stays that of the GET body (RFC 9110 §9.3.2)
+        }
+        return res;
+    }
+    [[nodiscard]] Response text(bhttp::status status, std::string body) const {
+        return make(status, text_plain, std::move(body));
+    }
+    [[nodiscard]] Response error(const zstack::ApiError& e) const {
+        return make(bhttp::status::service_unavailable, application_json, zstack::error_body(e));
+    }
+};
+
+struct QueryParams {
+    std::optional<std::string> protocol;
+    std::optional<std::string> uuid;
+    std::optional<std::string> repeated;  // first scalar seen twice
+    bool bad_escape = false;
+};
+
+// Collects the message's scalar fields (APIGetVipUsedPortsMsg: protocol, uuid). systemTags and
+// userTags (repeated or indexed "systemTags.0") and unknown names are ignored (§2.2). Names are
+// case-sensitive.
+QueryParams parse_query(std::string_view query) {
+    QueryParams out;
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (item.empty()) {
+            continue;
+        }
+        const auto eq = item.find('=');
+        auto name = percent_decode(item.substr(0, eq), true);
+        auto value = percent_decode(
+            eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1), true);
+        if (!name || !value) {
+            out.bad_escape = true;
+            return out;
+        }
+        std::optional<std::string>* slot = nullptr;
+        if (*name == "protocol") {
+            slot = &out.protocol;
+        } else if (*name == "uuid") {
+            slot = &out.uuid;
+        } else {
+            continue;
+        }
+        if (slot->has_value()) {
+            out.repeated = std::move(*name);
+            return out;
+        }
+        *slot = std::move(*value);
+    }
+    return out;
+}
+
+// "/zstack/v1/x" -> "/v1/x" (RestServer.getDecodedUrl strips the context path).
+std::string_view strip_context(std::string_view path) {
+    if (path == context_path) {
+        return "/";
+    }
+    if (path.size() > context_path.size() && path.starts_with(context_path) &&
+        path[context_path.size()] == '/') {
+        return path.substr(context_path.size());
+    }
+    return path;
+}
+
+}  // namespace
+
+Response plain_response(bhttp::status status, unsigned version, bool keep_alive, std::string body) {
+    return Reply{version, keep_alive, false}.text(status, std::move(body));
+}
+
+Router::Router(RouterDeps deps) : deps_(std::move(deps)) {
+    if (!deps_.snapshots || !deps_.registry || !deps_.auth) {
+        throw std::invalid_argument("http::Router: snapshots, registry and auth are required");
+    }
+}
+
+void Router::handle(Request req, Done done) const {
+    const Reply reply{req.version(), req.keep_alive(), req.method() == bhttp::verb::head};
+    const bool get_or_head = req.method() == bhttp::verb::get || reply.head;
+
+    const Target target = split_target(req.target());
+    const auto path = percent_decode(target.path, false);
+    if (!path) {
+        return done(
+            reply.text(bhttp::status::bad_request, "invalid percent-encoding in request path"));
+    }
+
+    // 1. Path lookup, before anything else (RestServer).
+    const auto method_not_allowed = [&] {
+        auto res = reply.text(
+            bhttp::status::method_not_allowed,
+            "method " + std::string(req.method_string()) + " not allowed, use GET or HEAD");
+        res.set(bhttp::field::allow, "GET, HEAD");
+        return res;
+    };
+    if (*path == healthz_path) {
+        return done(get_or_head ? reply.text(bhttp::status::ok, "ok") : method_not_allowed());
+    }
+    const std::string_view p = *path;
+    const bool usedports = p.size() > usedports_prefix.size() + usedports_suffix.size() &&
+                           p.starts_with(usedports_prefix) && p.ends_with(usedports_suffix);
+    const std::string_view raw_uuid =
+        usedports ? p.substr(usedports_prefix.size(),
+                             p.size() - usedports_prefix.size() - usedports_suffix.size())
+                  : std::string_view{};
+    if (!usedports || raw_uuid.find('/') != std::string_view::npos) {
+        return done(reply.text(bhttp::status::not_found, zstack::no_api_mapping(strip_context(p))));
+    }
+
+    // 2. Method (vipportd: plain HTTP semantics, §17).
+    if (!get_or_head) {
+        return done(method_not_allowed());
+    }
+
+    // 3. Authorization format. Only the OAuth scheme; the AccessKey scheme ("ZStack id:sig") is
+    // not supported and gets the same answer as any other scheme.
+    const auto auth_it = req.find(bhttp::field::authorization);
+    if (auth_it == req.end()) {
+        return done(
+            reply.text(bhttp::status::bad_request, std::string(zstack::missing_authorization)));
+    }
+    const std::string_view auth = java_trim(auth_it->value());
+    constexpr std::string_view oauth = "OAuth";
+    if (!auth.starts_with(oauth)) {
+        return done(
+            reply.text(bhttp::status::bad_request, std::string(zstack::authorization_not_oauth)));
+    }
+    const std::string_view token = java_trim(auth.substr(oauth.size()));
+
+    // 4. Query parameters.
+    QueryParams params = parse_query(target.query);
+    if (params.bad_escape) {
+        return done(
+            reply.text(bhttp::status::bad_request, "invalid percent-encoding in query string"));
+    }
+    if (params.repeated) {
+        return done(
+            reply.text(bhttp::status::bad_request, zstack::repeated_parameter(*params.repeated)));
+    }
+
+    // 5. Headers. The length is counted in bytes (ZStack counts UTF-16 units; equal for ASCII).
+    if (const auto job = req.find("X-Job-UUID"); job != req.end() && job->value().size() != 32) {
+        return done(reply.text(bhttp::status::bad_request, std::string(zstack::invalid_job_uuid)));
+    }
+
+    // 6. Session, before any parameter is validated: an unauthenticated caller must not learn
+    // which VIP uuids exist (§17).
+    if (!deps_.auth->accept(token)) {
+        return done(reply.error(zstack::session_expired()));
+    }
+
+    // 7. protocol: any case accepted, answered in upper case (§17).
+    if (!params.protocol) {
+        return done(reply.error(zstack::protocol_missing()));
+    }
+    const std::string_view protocol_text = java_trim(*params.protocol);
+    const auto protocol = agent::parse_protocol(protocol_text);
+    if (!protocol) {
+        return done(reply.error(zstack::protocol_invalid(protocol_text)));
+    }
+
+    // 8. uuid: the path variable wins over a uuid query parameter (§2.1).
+    std::string uuid(java_trim(raw_uuid));
+    const auto registry = deps_.registry();
+    const auto vip = registry ? registry->resolve(uuid) : agent::VipRegistry{}.resolve(uuid);
+    if (!vip) {
+        return done(reply.error(zstack::vip_not_found(uuid)));
+    }
+
+    // 9./10. A snapshot taken after this request arrived; the callback runs on the provider's
+    // thread and must not throw into it.
+    const bool with_schema = req.find("X-JSON-Schema") != req.end();
+    deps_.snapshots->async_fresh([reply, uuid = std::move(uuid), ip = vip->ip, proto = *protocol,
+                                  with_schema, done = std::move(done)](agent::SnapshotPtr snap) {
+        Response res;
+        try {
+            if (!snap) {
+                res = reply.error(zstack::internal_error("no kernel snapshot available"));
+            } else if (const auto* failed = snap->failed_required()) {
+                res = reply.error(zstack::source_failed(failed->name, failed->error));
+            } else {
+                res = reply.make(
+                    bhttp::status::ok, application_json,
+                    zstack::used_ports_body(uuid, proto, snap->used_ports(ip, proto), with_schema));
+            }
+        } catch (const std::exception& e) {
+            res = reply.text(bhttp::status::internal_server_error,
+                             std::string("internal error: ") + e.what());
+        }
+        done(std::move(res));
+    });
+}
+
+}  // namespace vipportd::http

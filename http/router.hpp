@@ -1,0 +1,65 @@
+#pragma once
+// Router: "what to answer". Maps one parsed HTTP request to one response, knows nothing of
+// sockets, and never blocks: a kernel snapshot is requested asynchronously from the agent.
+//
+// Routes:
+//   GET|HEAD /zstack/v1/vips/{uuid}/usedports?protocol=TCP|UDP   ZStack's APIGetVipUsedPortsMsg
+//   GET|HEAD /healthz                                             liveness, "ok", no auth
+//
+// Order of checks for usedports (zstack-api.md §17, vipportd's deliberate order):
+//   404 unknown path, 405 other method, 400 Authorization missing / not OAuth, 400 repeated scalar
+//   query parameter, 400 X-Job-UUID not 32 bytes, 503 ID.1001 token rejected, 503 SYS.1007
+//   protocol missing/invalid, 503 SYS.1003 unknown uuid, 503 SYS.1006 failed required source,
+//   200 inventory.
+// A '%' escape that is not followed by two hex digits answers 400 (plain text) in the path, and
+// in the query string at the point where parameters are collected. "Trimmed" means Java's
+// String.trim(): every byte <= 0x20 is removed from both ends.
+
+#include <functional>
+#include <memory>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "agent/snapshot_service.hpp"
+#include "agent/vip_registry.hpp"
+#include "http/auth.hpp"
+
+namespace vipportd::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+struct RouterDeps {
+    std::shared_ptr<agent::SnapshotProvider> snapshots;
+    /// The current registry; called once per request (a reload may swap it). A null result is
+    /// treated as an empty registry (literal addresses still resolve).
+    std::function<std::shared_ptr<const agent::VipRegistry>()> registry;
+    std::shared_ptr<const Authenticator> auth;
+};
+
+class Router {
+  public:
+    using Done = std::function<void(Response)>;
+
+    /// Throws std::invalid_argument when a dependency is missing.
+    explicit Router(RouterDeps deps);
+
+    /// Answers req by calling done exactly once: synchronously for everything decided from the
+    /// request alone, or later on the snapshot provider's thread when a snapshot is needed
+    /// (callers must post back to their own executor). Every response carries the request's
+    /// version, "Server: vipportd", Content-Length and the request's keep-alive; a HEAD response
+    /// has the headers of the GET response and an empty body. Thread-safe (const, no state).
+    void handle(Request req, Done done) const;
+
+  private:
+    RouterDeps deps_;
+};
+
+/// Plain-text response with the hygiene headers (used by the connection for parser-level errors).
+Response plain_response(boost::beast::http::status status,
+                        unsigned version,
+                        bool keep_alive,
+                        std::string body);
+
+}  // namespace vipportd::http

@@ -1,0 +1,225 @@
+#include "http/server.hpp"
+
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/connection.hpp"
+
+namespace vipportd::http {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// State shared by the server, its listeners and its connections; it outlives the Server object
+// while handlers still run.
+struct Server::Shared {
+    Shared(Router& r, ServerOptions o) : router(r), options(o) {}
+
+    Router& router;
+    const ServerOptions options;
+    std::atomic<bool> stopping{false};
+    mutable std::mutex mutex;
+    std::unordered_map<std::uint64_t, std::weak_ptr<ConnectionBase>> connections;
+    std::uint64_t next_id = 0;
+    bool at_capacity = false;  // under mutex
+};
+
+struct Server::Listener : std::enable_shared_from_this<Server::Listener> {
+    Listener(net::io_context& ioc, std::shared_ptr<Shared> s)
+        : io(ioc),
+          acceptor(net::make_strand(ioc)),
+          backoff(acceptor.get_executor()),
+          shared(std::move(s)) {}
+
+    void accept() {
+        // Each accepted socket gets its own strand (style.md §4.7).
+        acceptor.async_accept(
+            net::make_strand(io),
+            [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+                self->on_accept(ec, std::move(socket));
+            });
+    }
+
+    void on_accept(boost::system::error_code ec, tcp::socket socket) {
+        if (shared->stopping || ec == net::error::operation_aborted) {
+            return;
+        }
+        if (ec == net::error::connection_aborted) {
+            return accept();  // the client gave up before accept(2): nothing wrong here
+        }
+        if (ec) {
+            // EMFILE, ENFILE, ENOBUFS...: accepting again at once would spin (style.md §4.9).
+            spdlog::warn("http: accept on {} failed: {}; retrying in {} ms", name, ec.message(),
+                         shared->options.accept_backoff.count());
+            backoff.expires_after(shared->options.accept_backoff);
+            backoff.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+                if (!wait_ec && !self->shared->stopping) {
+                    self->accept();
+                }
+            });
+            return;
+        }
+        start_connection(std::move(socket));
+        accept();
+    }
+
+    void start_connection(tcp::socket socket) {
+        std::shared_ptr<Connection<tcp::socket>> conn;
+        {
+            std::lock_guard lock(shared->mutex);
+            if (shared->stopping) {  // stop() already collected the connections to shut down
+                boost::system::error_code ignored;
+                socket.close(ignored);
+                return;
+            }
+            if (shared->connections.size() >= shared->options.max_connections) {
+                if (!shared->at_capacity) {  // log the state change, not every refusal
+                    spdlog::warn("http: {} connections open, refusing new ones on {}",
+                                 shared->connections.size(), name);
+                }
+                shared->at_capacity = true;
+                boost::system::error_code ignored;
+                socket.close(ignored);
+                return;
+            }
+            if (shared->at_capacity) {
+                spdlog::info("http: accepting connections again");
+                shared->at_capacity = false;
+            }
+            const std::uint64_t id = shared->next_id++;
+            conn = std::make_shared<Connection<tcp::socket>>(std::move(socket), shared->router,
+                                                             shared->options, [s = shared, id] {
+                                                                 std::lock_guard inner(s->mutex);
+                                                                 s->connections.erase(id);
+                                                             });
+            shared->connections.emplace(id, conn);
+        }
+        conn->run();
+    }
+
+    void close() {
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        backoff.cancel();
+    }
+
+    net::io_context& io;
+    tcp::acceptor acceptor;
+    net::steady_timer backoff;
+    std::shared_ptr<Shared> shared;
+    std::string name;  // "127.0.0.1:8080" for messages
+};
+
+namespace {
+
+tcp::endpoint to_asio(const agent::ListenEndpoint& e) {
+    if (e.address.family == agent::Family::v4) {
+        net::ip::address_v4::bytes_type b{};
+        std::copy_n(e.address.bytes.begin(), b.size(), b.begin());
+        return {net::ip::address_v4(b), e.port};
+    }
+    net::ip::address_v6::bytes_type b{};
+    std::copy_n(e.address.bytes.begin(), b.size(), b.begin());
+    return {net::ip::address_v6(b), e.port};
+}
+
+std::string to_string(const tcp::endpoint& e) {
+    std::ostringstream out;
+    out << e;  // "127.0.0.1:8080", "[::1]:8080"
+    return out.str();
+}
+
+}  // namespace
+
+Server::Server(net::io_context& ioc,
+               const std::vector<agent::ListenEndpoint>& endpoints,
+               Router& router,
+               ServerOptions options)
+    : ioc_(ioc), endpoints_(endpoints), shared_(std::make_shared<Shared>(router, options)) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+    if (!listeners_.empty()) {
+        throw std::logic_error("http::Server::start called twice");
+    }
+    std::vector<std::shared_ptr<Listener>> listeners;
+    std::vector<tcp::endpoint> bound;
+    for (const auto& configured : endpoints_) {
+        const tcp::endpoint ep = to_asio(configured);
+        auto l = std::make_shared<Listener>(ioc_, shared_);
+        l->name = to_string(ep);
+        boost::system::error_code ec;
+        const auto check = [&](const char* step) {
+            if (ec) {
+                throw std::system_error(ec, "cannot listen on " + l->name + ": " + step);
+            }
+        };
+        l->acceptor.open(ep.protocol(), ec);
+        check("socket");
+        // A restart must not fail on the previous run's TIME_WAIT sockets.
+        l->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+        check("SO_REUSEADDR");
+        if (ep.address().is_v6()) {
+            // Otherwise [::]:P would also take the IPv4 port, and [::1]:P plus 127.0.0.1:P could
+            // not coexist on hosts where bindv6only is 0 (ipv6(7) IPV6_V6ONLY).
+            l->acceptor.set_option(net::ip::v6_only(true), ec);
+            check("IPV6_V6ONLY");
+        }
+        l->acceptor.bind(ep, ec);
+        check("bind");
+        l->acceptor.listen(net::socket_base::max_listen_connections, ec);
+        check("listen");
+        bound.push_back(l->acceptor.local_endpoint(ec));
+        check("getsockname");
+        l->name = to_string(bound.back());
+        listeners.push_back(std::move(l));
+    }
+    listeners_ = std::move(listeners);
+    bound_ = std::move(bound);
+    for (const auto& l : listeners_) {
+        net::post(l->acceptor.get_executor(), [l] { l->accept(); });
+    }
+}
+
+void Server::stop() {
+    if (shared_->stopping.exchange(true)) {
+        return;
+    }
+    for (const auto& l : listeners_) {
+        net::post(l->acceptor.get_executor(), [l] { l->close(); });
+    }
+    std::vector<std::shared_ptr<ConnectionBase>> open;
+    {
+        std::lock_guard lock(shared_->mutex);
+        for (const auto& [id, weak] : shared_->connections) {
+            if (auto c = weak.lock()) {
+                open.push_back(std::move(c));
+            }
+        }
+    }
+    for (const auto& c : open) {
+        c->shutdown();
+    }
+}
+
+std::vector<tcp::endpoint> Server::local_endpoints() const { return bound_; }
+
+std::size_t Server::connection_count() const {
+    std::lock_guard lock(shared_->mutex);
+    return shared_->connections.size();
+}
+
+}  // namespace vipportd::http
