@@ -90,45 +90,67 @@ std::string merge_key(const Claim& c, const RuleOrigin& o) {
     return k;
 }
 
+// Folds the claims of one group (same merge key) until no two share their scope or their ports.
+// Hash passes instead of pairwise comparisons: one rule over a 100,000-element set yields that
+// many claims. Addresses are collected per surviving claim and united once per pass.
+void merge_group(std::vector<Claim>& claims,
+                 const std::vector<std::size_t>& group,
+                 std::vector<bool>& dropped) {
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (const bool by_scope : {true, false}) {
+            std::unordered_map<std::string, std::size_t> survivor;
+            std::unordered_map<std::size_t, std::vector<AddressRange>> more;
+            for (const std::size_t i : group) {
+                if (dropped[i]) {
+                    continue;
+                }
+                const std::string key =
+                    by_scope ? claims[i].scope.to_string() : claims[i].ports.to_string();
+                const auto [it, fresh] = survivor.emplace(key, i);
+                if (fresh) {
+                    continue;
+                }
+                Claim& into = claims[it->second];
+                if (by_scope) {
+                    into.ports.unite(claims[i].ports);
+                } else {
+                    auto& r = more[it->second];
+                    r.insert(r.end(), claims[i].scope.ranges().begin(),
+                             claims[i].scope.ranges().end());
+                }
+                dropped[i] = true;
+                changed = true;
+            }
+            for (auto& [i, ranges] : more) {
+                ranges.insert(ranges.end(), claims[i].scope.ranges().begin(),
+                              claims[i].scope.ranges().end());
+                claims[i].scope = AddressScope::from_ranges(std::move(ranges));
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void merge_claims(std::vector<Claim>& claims) {
     std::unordered_map<std::string, std::vector<std::size_t>> groups;
-    std::vector<bool> dropped(claims.size(), false);
+    std::vector<std::string> order;  // group keys in order of first appearance
     for (std::size_t i = 0; i < claims.size(); ++i) {
-        const auto* o = std::get_if<RuleOrigin>(&claims[i].origin);
-        if (o == nullptr) {
-            continue;
-        }
-        auto& group = groups[merge_key(claims[i], *o)];
-        group.push_back(i);
-        if (group.size() < 2) {
-            continue;
-        }
-        // Fold the new claim into an earlier one of its group, then keep folding the grown claim
-        // until nothing in the group shares its scope or its ports any more.
-        std::size_t cur = i;
-        bool again = true;
-        while (again) {
-            again = false;
-            for (const std::size_t j : group) {
-                if (j == cur || dropped[j]) {
-                    continue;
-                }
-                Claim& a = claims[std::min(j, cur)];
-                Claim& b = claims[std::max(j, cur)];
-                if (a.scope == b.scope) {
-                    a.ports.unite(b.ports);
-                } else if (a.ports == b.ports) {
-                    a.scope.unite(b.scope);
-                } else {
-                    continue;
-                }
-                dropped[std::max(j, cur)] = true;
-                cur = std::min(j, cur);
-                again = true;
-                break;
+        if (const auto* o = std::get_if<RuleOrigin>(&claims[i].origin)) {
+            auto key = merge_key(claims[i], *o);
+            auto& g = groups[key];
+            if (g.empty()) {
+                order.push_back(std::move(key));
             }
+            g.push_back(i);
+        }
+    }
+    std::vector<bool> dropped(claims.size(), false);
+    for (const auto& key : order) {
+        const auto& g = groups[key];
+        if (g.size() > 1) {
+            merge_group(claims, g, dropped);
         }
     }
     std::size_t out = 0;

@@ -3,6 +3,7 @@
 #include <linux/netlink.h>
 
 #include "agent/ipt_legacy_source.hpp"
+#include "agent/nft_source.hpp"
 #include "agent/socket_source.hpp"
 #include "netlink/ipt_legacy.hpp"
 #include "netlink/kernel_transport.hpp"
@@ -17,6 +18,11 @@ std::vector<SourceSlot> make_sources(const Config& config) {
                          std::make_unique<netlink::KernelTransport>(NETLINK_SOCK_DIAG),
                          std::make_unique<netlink::KernelTransport>(NETLINK_ROUTE), socket_options),
                      true});
+    if (config.sources.nftables != SourcesConfig::Requirement::off) {
+        // Events are subscribed now, before the first dump (kernel.md §2.2).
+        slots.push_back({NftSource::open_kernel(),
+                         config.sources.nftables == SourcesConfig::Requirement::required});
+    }
     if (config.sources.iptables_legacy == SourcesConfig::Legacy::auto_) {
         // Required: tables the kernel lists but we cannot read would make answers wrong, so the
         // query fails (SYS.1006) rather than answering without them. Unlisted tables are not read
