@@ -11,6 +11,8 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+
+#include "netlink/fixture.hpp"
 // The uapi headers after glibc's <netinet/in.h>: linux/libc-compat.h then skips its duplicates.
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
@@ -118,31 +120,13 @@ std::string names_file(Family f) {
 
 // ---- Hex for fixtures ------------------------------------------------------------------------
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
+// One whitespace-free hex token appended to out (the fixture module owns hex parsing).
 bool append_hex(std::string_view token, std::vector<std::uint8_t>& out) {
-    if (token.size() % 2 != 0) {
+    auto bytes = from_hex(token);
+    if (!bytes) {
         return false;
     }
-    for (std::size_t i = 0; i < token.size(); i += 2) {
-        const int hi = hex_digit(token[i]);
-        const int lo = hex_digit(token[i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-    }
+    out.insert(out.end(), bytes->begin(), bytes->end());
     return true;
 }
 
