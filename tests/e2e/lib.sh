@@ -215,15 +215,19 @@ e2e_config() {
 
 # e2e_daemon_start NS CONFIG [ARGS...]: starts `vipportd --config CONFIG ARGS...` inside NS and
 # waits until 127.0.0.1:E2E_PORT answers HTTP (any status). Sets E2E_DAEMON_PID, E2E_DAEMON_LOG.
+# E2E_DAEMON_WRAP: an optional command prefix run inside the namespace in front of vipportd, which
+# must exec it in place (e.g. `setpriv ... --`), so that E2E_DAEMON_PID stays the daemon's pid.
 E2E_DAEMON_PID=""
 E2E_DAEMON_LOG=""
+E2E_DAEMON_WRAP=()
 e2e_daemon_start() {
     local ns=$1 cfg=$2 end code
     shift 2
     E2E_DAEMON_LOG=$E2E_TMP/daemon.$((++E2E_SEQ)).log
     E2E_LOGS+=("$E2E_DAEMON_LOG")
     # `ip netns exec` execs the command in place (no fork), so $! is the daemon itself.
-    ip netns exec "$ns" "$VIPPORTD" --config "$cfg" "$@" >"$E2E_DAEMON_LOG" 2>&1 &
+    ip netns exec "$ns" "${E2E_DAEMON_WRAP[@]}" "$VIPPORTD" --config "$cfg" "$@" \
+        >"$E2E_DAEMON_LOG" 2>&1 &
     E2E_DAEMON_PID=$!
     E2E_PIDS+=("$E2E_DAEMON_PID")
     end=$(($(_e2e_now_ms) + E2E_DEADLINE * 1000))
@@ -333,6 +337,52 @@ e2e_header() {
         }' "$HTTP_HEADERS_FILE"
 }
 
+# ---- expected usedports bodies -----------------------------------------------------------------
+
+# e2e_ports SPEC...: the ports of SPEC... (each P or FIRST-LAST, inclusive), ascending and unique,
+# one a line.
+e2e_ports() {
+    local spec
+    for spec in "$@"; do
+        if [[ $spec == *-* ]]; then
+            seq "${spec%-*}" "${spec#*-}"
+        else
+            printf '%s\n' "$spec"
+        fi
+    done | sort -n -u
+}
+
+# e2e_port_ranges: ascending unique ports on stdin, one a line -> "1-3 7 9-10" (for messages).
+e2e_port_ranges() {
+    awk 'function out() { if (n) printf "%s%s", (sep++ ? " " : ""), (a == b ? a : a "-" b) }
+         NF { if (n && $1 == b + 1) { b = $1 } else { out(); a = b = $1; n = 1 } }
+         END { out(); print "" }'
+}
+
+# e2e_used_ports_body UUID PROTOCOL SPEC...: the exact success body (without X-JSON-Schema) of a
+# usedports query for UUID whose used ports are SPEC... (see e2e_ports; none: an empty list).
+e2e_used_ports_body() {
+    local uuid=$1 protocol=$2
+    shift 2
+    e2e_ports "$@" | _e2e_ports_body "$uuid" "$protocol"
+}
+
+# _e2e_ports_body UUID PROTOCOL: e2e_used_ports_body for the ports on stdin (ascending, unique).
+_e2e_ports_body() {
+    awk -v uuid="$1" -v protocol="$2" '
+        BEGIN {
+            printf "{\"inventories\":[{\"uuid\":\"%s\",\"protcol\":\"%s\",", uuid, protocol
+            printf "\"protocol\":\"%s\",\"usedPorts\":[", protocol
+        }
+        NF { printf "%s\"%s\"", (n++ ? "," : ""), $1 }
+        END { printf "]}]}" }'
+}
+
+# e2e_body_ports: the ports listed in the last body's usedPorts, one a line, in body order.
+e2e_body_ports() {
+    grep -o '"usedPorts":\[[^]]*\]' "$HTTP_BODY_FILE" | grep -o '[0-9][0-9]*' || true
+}
+
 # ---- assertions --------------------------------------------------------------------------------
 
 _e2e_ok() {
@@ -403,6 +453,34 @@ expect_json() {
 
 # expect_header WHAT NAME VALUE: response header NAME of the last request equals VALUE exactly.
 expect_header() { expect_eq "$1: header $2" "$3" "$(e2e_header "$2")"; }
+
+# expect_used_ports WHAT NS UUID PROTOCOL SPEC...: GET .../vips/UUID/usedports?protocol=PROTOCOL
+# in NS answers 200 with exactly e2e_used_ports_body UUID PROTOCOL SPEC... (byte for byte). On a
+# mismatch the missing and unexpected ports are printed as ranges instead of a one-line diff.
+expect_used_ports() {
+    local what=$1 ns=$2 uuid=$3 protocol=$4 ports expected actual
+    shift 4
+    e2e_get "$ns" "/zstack/v1/vips/$uuid/usedports?protocol=$protocol"
+    expect_status "$what" 200
+    ports=$(e2e_ports "$@")
+    expected=$(_e2e_ports_body "$uuid" "$protocol" <<<"$ports")
+    actual=$(cat "$HTTP_BODY_FILE" && printf x)
+    actual=${actual%x}
+    if [[ $expected == "$actual" ]]; then
+        _e2e_ok "$what: body (ports $(e2e_port_ranges <<<"$ports"))"
+        return
+    fi
+    _e2e_fail "$what: body"
+    printf '     expected ports: %s\n' "$(e2e_port_ranges <<<"$ports")"
+    printf '     actual ports:   %s\n' "$(e2e_body_ports | sort -n -u | e2e_port_ranges)"
+    printf '     missing:        %s\n' "$(comm -23 <(sort <<<"$ports") \
+        <(e2e_body_ports | sort -u) | sort -n | e2e_port_ranges)"
+    printf '     unexpected:     %s\n' "$(comm -13 <(sort <<<"$ports") \
+        <(e2e_body_ports | sort -u) | sort -n | e2e_port_ranges)"
+    if ((${#actual} < 2000)); then
+        printf '     actual body:    %s\n' "$actual"
+    fi
+}
 
 # e2e_finish: prints the summary; on failure also the daemon logs. Exits 0 only if every check
 # passed.

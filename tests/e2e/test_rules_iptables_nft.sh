@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# e2e: netfilter claims from rules written with iptables-nft / ip6tables-nft (the nf_tables backend
+# with x_tables compat matches and targets, kernel.md §2.5) in the shapes ZStack writes
+# (zstack-api.md §14.2), combined with real sockets, and changes seen without a restart.
+#
+#   bash tests/e2e/test_rules_iptables_nft.sh /path/to/vipportd      (root; needs iptables)
+#
+# The rules: golden/rules/zstack_v4.rules and zstack_v6.rules, loaded with *-nft-restore --noflush
+# as the router agent does, and golden/rules/chains_v4.rules (chain-walk semantics). What counts
+# as a claim: DNAT/REDIRECT/NETMAP in the nat table's PREROUTING (through jumps), TPROXY in mangle
+# PREROUTING; filter verdicts claim nothing; a rule's claim is what still reaches it after the
+# RETURN/ACCEPT rules before it (agent/nft_interpreter.hpp, kernel.md §2.8).
+#
+# Namespace layout: veth vip0 <-> peer0, both ends inside the namespace.
+#   vip0  192.0.2.10/24 VIP A, 192.0.2.20/24 VIP B (EIP), 192.0.2.40/24 VIP D (EIP + RETURNs),
+#         2001:db8::10/64 VIP 6, 2001:db8::20/64 VIP 6B (EIP)
+# Sockets: tcp 192.0.2.10:22, tcp 192.0.2.10:80, udp 192.0.2.10:123, tcp [2001:db8::10]:443.
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+e2e_require_root
+for tool in iptables-nft-restore ip6tables-nft-restore iptables-nft; do
+    command -v "$tool" >/dev/null || e2e_die "$tool (package iptables) is required"
+done
+
+A=6a1b2c3d4e5f40718293a4b5c6d7e8f9
+B=7b2c3d4e5f6a41829304b5c6d7e8f9a0
+D=8c3d4e5f6a7b42939415c6d7e8f9a0b1
+V6=9d4e5f6a7b8c43a4a526d7e8f9a0b1c2
+V6B=ae5f6a7b8c9d44b5b637e8f9a0b1c2d3
+
+e2e_netns_create NS
+e2e_veth "$NS" vip0 peer0
+for addr in 192.0.2.10/24 192.0.2.20/24 192.0.2.40/24 2001:db8::10/64 2001:db8::20/64; do
+    e2e_addr "$NS" vip0 "$addr"
+done
+e2e_hold "$NS" tcp:192.0.2.10:22 tcp:192.0.2.10:80 udp:192.0.2.10:123 'tcp:[2001:db8::10]:443'
+
+ip netns exec "$NS" iptables-nft-restore --noflush <"$E2E_GOLDEN/rules/zstack_v4.rules"
+ip netns exec "$NS" iptables-nft-restore --noflush <"$E2E_GOLDEN/rules/chains_v4.rules"
+ip netns exec "$NS" ip6tables-nft-restore --noflush <"$E2E_GOLDEN/rules/zstack_v6.rules"
+# Everything went to nf_tables: no legacy table was created.
+expect_eq "no legacy iptables tables" "" \
+    "$(ip netns exec "$NS" cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null ||
+        true)"
+
+CFG=$(e2e_config vipportd.toml <<EOF
+listen = ["127.0.0.1:$E2E_PORT"]
+log_level = "debug"
+
+[[vip]]
+uuid = "$A"
+ip = "192.0.2.10"
+
+[[vip]]
+uuid = "$B"
+ip = "192.0.2.20"
+
+[[vip]]
+uuid = "$D"
+ip = "192.0.2.40"
+
+[[vip]]
+uuid = "$V6"
+ip = "2001:db8::10"
+
+[[vip]]
+uuid = "$V6B"
+ip = "2001:db8::20"
+EOF
+)
+e2e_daemon_start "$NS" "$CFG"
+DAEMON=$E2E_DAEMON_PID
+
+# ---- VIP A ---------------------------------------------------------------------------------------
+# TCP: sockets 22, 80; nat PREROUTING: --dport 80 (same port as the socket, listed once),
+#      multiport 1000:2000, xt tcp match 8000:8010, multiport 443,8443 -> SVC (DNAT there);
+#      mangle TPROXY 9999. Not 7272 (filter RETURN in vip0.local); nothing from the POSTROUTING
+#      SNAT --to-source 192.0.2.10 (source translation claims no port).
+A_TCP=(22 80 443 1000-2000 8000-8010 8443 9999)
+expect_used_ports "VIP A TCP (sockets + iptables-nft)" "$NS" "$A" TCP "${A_TCP[@]}"
+# UDP: socket 123; multiport 5000:5002, REDIRECT 53, and 514 through KUBE-SVC-X because
+#      192.0.2.8/30 = 192.0.2.8-192.0.2.11 holds 192.0.2.10.
+A_UDP=(53 123 514 5000-5002)
+expect_used_ports "VIP A UDP (sockets + iptables-nft)" "$NS" "$A" UDP "${A_UDP[@]}"
+e2e_get "$NS" "/zstack/v1/vips/$A/usedports?protocol=UDP"
+expect_json "VIP A UDP (golden)" rules/iptables_nft_vip_a_udp.json
+
+# ---- VIP B: EIP `-d 192.0.2.20/32 -j DNAT`, no -p: every TCP and UDP port ------------------------
+for proto in TCP UDP; do
+    expect_used_ports "VIP B $proto (EIP)" "$NS" "$B" "$proto" 1-65535
+    expect_eq "VIP B $proto: number of ports" 65535 "$(e2e_body_ports | wc -l)"
+done
+
+# ---- VIP D: EIP after inverted RETURNs -----------------------------------------------------------
+# `-p tcp ! --dport 22 -j RETURN` sends every TCP port but 22 back before the DNAT;
+# `-p udp -m multiport ! --dports 1:1023 -j RETURN` every UDP port but 1-1023.
+expect_used_ports "VIP D TCP (! --dport 22 RETURN, then EIP)" "$NS" "$D" TCP 22
+expect_used_ports "VIP D UDP (! --dports 1:1023 RETURN, then EIP)" "$NS" "$D" UDP 1-1023
+
+# ---- the /30 of the KUBE-SVC-X jump, at its edges ------------------------------------------------
+expect_used_ports "192.0.2.8 UDP (first of 192.0.2.8/30)" "$NS" 192.0.2.8 UDP 514
+expect_used_ports "192.0.2.11 UDP (last of 192.0.2.8/30)" "$NS" 192.0.2.11 UDP 514
+expect_used_ports "192.0.2.12 UDP (outside the /30)" "$NS" 192.0.2.12 UDP
+expect_used_ports "192.0.2.11 TCP (the jump is udp only)" "$NS" 192.0.2.11 TCP
+
+# ---- chain walk (golden/rules/chains_v4.rules) --------------------------------------------------
+# 192.0.2.50: zs.dnat RETURNs tcp other than 25 to PREROUTING; tcp 25 and all UDP meet its DNAT.
+#   Back in PREROUTING, tcp 26 (among the RETURNed) is DNATed. TCP 25-26, UDP 1-65535.
+expect_used_ports "RETURN resumes the caller: 192.0.2.50 TCP" "$NS" 192.0.2.50 TCP 25-26
+expect_used_ports "RETURN resumes the caller: 192.0.2.50 UDP" "$NS" 192.0.2.50 UDP 1-65535
+# 192.0.2.60: `-g G60` takes every packet; G60 DNATs only tcp 30 and then falls off its end, which
+#   ends PREROUTING (goto does not come back), so the tcp 31 rule after the goto is unreachable.
+expect_used_ports "goto never returns: 192.0.2.60 TCP" "$NS" 192.0.2.60 TCP 30
+expect_used_ports "goto never returns: 192.0.2.60 UDP" "$NS" 192.0.2.60 UDP
+# 192.0.2.70: tcp 22 is ACCEPTed before the whole-IP DNAT: TCP 1-21 and 23-65535. The udp 53
+#   ACCEPT is only for sources in 10.1.0.0/16; other sources still reach the DNAT: UDP 1-65535.
+expect_used_ports "ACCEPT before DNAT: 192.0.2.70 TCP" "$NS" 192.0.2.70 TCP 1-21 23-65535
+expect_used_ports "source-limited ACCEPT keeps the claim: 192.0.2.70 UDP" "$NS" 192.0.2.70 UDP \
+    1-65535
+# NETMAP 192.0.2.96/28 -> 10.0.1.0/28: every port of 192.0.2.96-192.0.2.111, none at .112.
+expect_used_ports "NETMAP: 192.0.2.96 UDP" "$NS" 192.0.2.96 UDP 1-65535
+expect_used_ports "NETMAP: 192.0.2.111 TCP" "$NS" 192.0.2.111 TCP 1-65535
+expect_used_ports "NETMAP: 192.0.2.112 TCP (outside the /28)" "$NS" 192.0.2.112 TCP
+
+# ---- IPv6 ----------------------------------------------------------------------------------------
+# VIP 6 TCP: socket 443; DNAT --dport 80. UDP: multiport 4500,5000:5001; REDIRECT 53.
+expect_used_ports "IPv6 VIP TCP (socket + ip6tables-nft)" "$NS" "$V6" TCP 80 443
+expect_used_ports "IPv6 VIP UDP (ip6tables-nft)" "$NS" "$V6" UDP 53 4500 5000-5001
+# VIP 6B: EIP `-d 2001:db8::20/128 -j DNAT`: everything.
+for proto in TCP UDP; do
+    expect_used_ports "IPv6 VIP 6B $proto (EIP)" "$NS" "$V6B" "$proto" 1-65535
+    expect_eq "IPv6 VIP 6B $proto: number of ports" 65535 "$(e2e_body_ports | wc -l)"
+done
+
+# ---- changes, seen by the next query -------------------------------------------------------------
+ipt() { ip netns exec "$NS" iptables-nft "$@"; }
+PF6000=(-d 192.0.2.10/32 -p tcp -m tcp --dport 6000 -m comment
+    --comment "pf rule@PREROUTING" -j DNAT --to-destination 10.0.0.9:6000)
+
+ipt -t nat -A PREROUTING "${PF6000[@]}"
+expect_used_ports "after iptables-nft -A (tcp 6000)" "$NS" "$A" TCP "${A_TCP[@]}" 6000
+ipt -t nat -D PREROUTING "${PF6000[@]}"
+expect_used_ports "after iptables-nft -D" "$NS" "$A" TCP "${A_TCP[@]}"
+
+# Flushing the user chain: the jump to SVC stays, but nothing DNATs 443/8443 any more.
+ipt -t nat -F SVC
+expect_used_ports "after iptables-nft -F SVC" "$NS" "$A" TCP 22 80 1000-2000 8000-8010 9999
+ipt -t nat -A SVC -j DNAT --to-destination 10.0.0.2
+expect_used_ports "after refilling SVC" "$NS" "$A" TCP "${A_TCP[@]}"
+
+# Order matters: a UDP RETURN inserted above the EIP rule frees VIP B's UDP ports, not its TCP ones.
+ipt -t nat -I PREROUTING 1 -d 192.0.2.20/32 -p udp -j RETURN
+expect_used_ports "VIP B UDP after inserting a udp RETURN first" "$NS" "$B" UDP
+expect_used_ports "VIP B TCP after inserting a udp RETURN first" "$NS" "$B" TCP 1-65535
+ipt -t nat -D PREROUTING 1
+expect_used_ports "VIP B UDP after deleting it" "$NS" "$B" UDP 1-65535
+
+# The whole nat and mangle tables gone: sockets only.
+ipt -t nat -F
+ipt -t mangle -F
+expect_used_ports "VIP A TCP after flushing nat and mangle (sockets only)" "$NS" "$A" TCP 22 80
+expect_used_ports "VIP A UDP after flushing nat and mangle (sockets only)" "$NS" "$A" UDP 123
+expect_used_ports "VIP B TCP after flushing nat (nothing)" "$NS" "$B" TCP
+expect_used_ports "IPv6 VIP UDP (ip6 nat untouched)" "$NS" "$V6" UDP 53 4500 5000-5001
+
+if _e2e_alive "$DAEMON"; then
+    _e2e_ok "the first daemon is still running"
+else
+    _e2e_fail "the first daemon is still running"
+fi
+e2e_daemon_stop
+expect_eq "exit status after SIGTERM" 0 "$E2E_RC"
+
+e2e_finish
