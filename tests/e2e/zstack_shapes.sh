@@ -69,3 +69,40 @@ check_zstack_shapes() {
         expect_eq "IPv6 VIP 6B $proto: number of ports" 65535 "$(e2e_body_ports | wc -l)"
     done
 }
+
+# check_zstack_changes TOOL   e.g. check_zstack_changes iptables-legacy
+# Rule changes made with TOOL after check_zstack_shapes show at the next query: add/delete a rule,
+# flush and refill the user chain, order-dependent RETURN, whole tables flushed.
+check_zstack_changes() {
+    local tool=$1
+    local ipt=(ip netns exec "$NS" "$tool")
+    # ---- changes, seen by the next query -------------------------------------------------------------
+    local PF6000=(-d 192.0.2.10/32 -p tcp -m tcp --dport 6000 -m comment
+        --comment "pf rule@PREROUTING" -j DNAT --to-destination 10.0.0.9:6000)
+
+    "${ipt[@]}" -t nat -A PREROUTING "${PF6000[@]}"
+    expect_used_ports "after $tool -A (tcp 6000)" "$NS" "$A" TCP "${A_TCP[@]}" 6000
+    "${ipt[@]}" -t nat -D PREROUTING "${PF6000[@]}"
+    expect_used_ports "after $tool -D" "$NS" "$A" TCP "${A_TCP[@]}"
+
+    # Flushing the user chain: the jump to SVC stays, but nothing DNATs 443/8443 any more.
+    "${ipt[@]}" -t nat -F SVC
+    expect_used_ports "after $tool -F SVC" "$NS" "$A" TCP 22 80 1000-2000 8000-8010 9999
+    "${ipt[@]}" -t nat -A SVC -j DNAT --to-destination 10.0.0.2
+    expect_used_ports "after refilling SVC" "$NS" "$A" TCP "${A_TCP[@]}"
+
+    # Order matters: a UDP RETURN inserted above the EIP rule frees VIP B's UDP ports, not its TCP ones.
+    "${ipt[@]}" -t nat -I PREROUTING 1 -d 192.0.2.20/32 -p udp -j RETURN
+    expect_used_ports "VIP B UDP after inserting a udp RETURN first" "$NS" "$B" UDP
+    expect_used_ports "VIP B TCP after inserting a udp RETURN first" "$NS" "$B" TCP 1-65535
+    "${ipt[@]}" -t nat -D PREROUTING 1
+    expect_used_ports "VIP B UDP after deleting it" "$NS" "$B" UDP 1-65535
+
+    # The whole nat and mangle tables gone: sockets only.
+    "${ipt[@]}" -t nat -F
+    "${ipt[@]}" -t mangle -F
+    expect_used_ports "VIP A TCP after flushing nat and mangle (sockets only)" "$NS" "$A" TCP 22 80
+    expect_used_ports "VIP A UDP after flushing nat and mangle (sockets only)" "$NS" "$A" UDP 123
+    expect_used_ports "VIP B TCP after flushing nat (nothing)" "$NS" "$B" TCP
+    expect_used_ports "IPv6 VIP UDP (ip6 nat untouched)" "$NS" "$V6" UDP 53 4500 5000-5001
+}
