@@ -9,9 +9,13 @@ VIPPORTD_BUILD_PACKAGES=(
     libnl-3-dev libnl-route-3-dev
     libspdlog-dev libtomlplusplus-dev
     libgtest-dev libgmock-dev
+    zlib1g-dev libssl-dev prometheus-cpp-dev
 )
-# Tools the tests drive: real ip, curl, nft, iptables (nft and legacy), clang for the fuzz targets.
-VIPPORTD_TEST_PACKAGES=(iproute2 curl nftables iptables ipset clang libclang-rt-14-dev)
+# Tools the tests drive: real ip, curl, nft, iptables (nft and legacy), clang for the fuzz targets,
+# openssl (test certificates), python3 with prometheus_client (parses /metrics), systemd
+# (systemd-analyze verify/security), dpkg-dev (the .deb test), wrk and nginx (scripts/bench).
+VIPPORTD_TEST_PACKAGES=(iproute2 curl nftables iptables ipset clang libclang-rt-14-dev openssl
+    python3 python3-prometheus-client systemd dpkg-dev wrk nginx-light)
 
 vipportd_install() {
     local missing=()
