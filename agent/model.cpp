@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "agent/socket_table.hpp"
+
 namespace vipportd::agent {
 
 std::string_view to_string(Protocol p) { return p == Protocol::tcp ? "TCP" : "UDP"; }
@@ -218,21 +220,49 @@ const SourceStatus* Snapshot::failed_required() const {
 }
 
 PortSet Snapshot::used_ports(const InetAddress& vip, Protocol p) const {
-    PortSet out;
-    for (const Claim* c : claims_for(vip, p)) {
-        out.unite(c->ports);
+    PortBitmap bits;
+    if (sockets) {
+        sockets->add_ports(vip, p, bits);
     }
+    const auto add = [&](const std::vector<Claim>& list) {
+        for (const auto& c : list) {
+            if (c.protocol == p && c.scope.covers(vip)) {
+                bits.set(c.ports);
+            }
+        }
+    };
+    for (const auto& list : claim_lists) {
+        add(*list);
+    }
+    add(claims);
+    return bits.to_set();
+}
+
+std::vector<Claim> Snapshot::claims_for(const InetAddress& vip, Protocol p) const {
+    std::vector<Claim> out;
+    if (sockets) {
+        out = sockets->claims_for(vip, p);
+    }
+    const auto add = [&](const std::vector<Claim>& list) {
+        for (const auto& c : list) {
+            if (c.protocol == p && c.scope.covers(vip)) {
+                out.push_back(c);
+            }
+        }
+    };
+    for (const auto& list : claim_lists) {
+        add(*list);
+    }
+    add(claims);
     return out;
 }
 
-std::vector<const Claim*> Snapshot::claims_for(const InetAddress& vip, Protocol p) const {
-    std::vector<const Claim*> out;
-    for (const auto& c : claims) {
-        if (c.protocol == p && c.scope.covers(vip)) {
-            out.push_back(&c);
-        }
+std::size_t Snapshot::size() const {
+    std::size_t n = claims.size() + (sockets ? sockets->size() : 0);
+    for (const auto& list : claim_lists) {
+        n += list->size();
     }
-    return out;
+    return n;
 }
 
 }  // namespace vipportd::agent

@@ -59,7 +59,7 @@ class AddressScope {
     friend bool operator==(const AddressScope&, const AddressScope&) = default;
 
   private:
-    void normalize();  // drops invalid ranges, then sorts and merges ranges_
+    void normalize();                   // drops invalid ranges, then sorts and merges ranges_
     std::vector<AddressRange> ranges_;  // sorted, disjoint, merged (per family)
 };
 
@@ -116,9 +116,16 @@ struct SourceStatus {
     std::chrono::microseconds duration{0};
 };
 
-/// Immutable result of one scan of every enabled source.
+using ClaimList = std::shared_ptr<const std::vector<Claim>>;
+class SocketTable;
+
+/// Immutable result of one scan of every enabled source. Sockets live in an indexed table (a
+/// query visits only the sockets on that VIP and on the wildcards); rule claims are shared with
+/// the sources' caches, so a snapshot of an unchanged ruleset copies nothing.
 struct Snapshot {
-    std::vector<Claim> claims;
+    std::shared_ptr<const SocketTable> sockets;  // null when no socket source ran
+    std::vector<ClaimList> claim_lists;          // one per source that produced claims
+    std::vector<Claim> claims;                   // owned claims (tests, ad-hoc snapshots)
     std::vector<SourceStatus> sources;
     std::chrono::system_clock::time_point taken{};
     std::uint64_t sequence = 0;  // increases by one per scan
@@ -127,8 +134,11 @@ struct Snapshot {
     [[nodiscard]] const SourceStatus* failed_required() const;
     /// Ports of protocol p used on vip (v4-mapped vip is treated as IPv4).
     [[nodiscard]] PortSet used_ports(const InetAddress& vip, Protocol p) const;
-    /// The claims behind used_ports(vip, p), in source order.
-    [[nodiscard]] std::vector<const Claim*> claims_for(const InetAddress& vip, Protocol p) const;
+    /// The claims behind used_ports(vip, p): sockets first (SO_REUSEPORT groups folded), then
+    /// rule claims in source order, then owned claims.
+    [[nodiscard]] std::vector<Claim> claims_for(const InetAddress& vip, Protocol p) const;
+    /// Number of claims of every kind (a socket table counts its sockets).
+    [[nodiscard]] std::size_t size() const;
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

@@ -62,6 +62,14 @@ bool NftSource::events_say_stale() {
 }
 
 netlink::Result<std::vector<Claim>> NftSource::collect() {
+    auto shared = collect_shared();
+    if (!shared) {
+        return shared.error();
+    }
+    return *shared->claims;
+}
+
+netlink::Result<Collected> NftSource::collect_shared() {
     const bool stale = events_say_stale();
     if (cache_ && !stale) {
         auto gen = netlink::nft::get_generation(*transport_);
@@ -70,7 +78,7 @@ netlink::Result<std::vector<Claim>> NftSource::collect() {
             return gen.error();
         }
         if (gen->id == cache_->genid) {
-            return cache_->claims;
+            return Collected{cache_->claims, nullptr};  // the polling case: nothing copied
         }
     }
     cache_.reset();
@@ -83,8 +91,11 @@ netlink::Result<std::vector<Claim>> NftSource::collect() {
     if (!claims) {
         return claims.error();
     }
-    cache_ = Cache{ruleset->genid, *claims};
-    return std::move(*claims);
+    const std::uint32_t genid = ruleset->genid;
+    *ruleset = netlink::nft::Ruleset{};  // the decoded objects are not needed any more: lower the
+                                         // scan's peak memory
+    cache_ = Cache{genid, std::make_shared<const std::vector<Claim>>(std::move(*claims))};
+    return Collected{cache_->claims, nullptr};
 }
 
 }  // namespace vipportd::agent

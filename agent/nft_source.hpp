@@ -55,6 +55,8 @@ class NftSource final : public PortSource {
     /// ruleset kept changing during every dump attempt; Errc::malformed when the ruleset is too
     /// complex to interpret. After an error the next collect() dumps again.
     [[nodiscard]] netlink::Result<std::vector<Claim>> collect() override;
+    /// The same, sharing the cached list with every snapshot until the generation moves.
+    [[nodiscard]] netlink::Result<Collected> collect_shared() override;
 
     /// Full dumps done so far (not counting GETGEN-only checks).
     [[nodiscard]] std::uint64_t dumps() const { return dumps_; }
@@ -71,7 +73,7 @@ class NftSource final : public PortSource {
   private:
     struct Cache {
         std::uint32_t genid = 0;
-        std::vector<Claim> claims;
+        ClaimList claims;
     };
     [[nodiscard]] bool events_say_stale();
 

@@ -113,4 +113,61 @@ std::string PortSet::to_string() const {
     return out;
 }
 
+void PortBitmap::set(PortRange r) {
+    if (r.first > r.last) {
+        return;
+    }
+    const unsigned first = r.first;
+    const unsigned last = r.last;
+    const unsigned fw = first >> 6U;
+    const unsigned lw = last >> 6U;
+    const std::uint64_t ones = ~std::uint64_t{0};
+    const std::uint64_t head = ones << (first & 63U);         // bits first..63 of word fw
+    const std::uint64_t tail = ones >> (63U - (last & 63U));  // bits 0..last of word lw
+    if (fw == lw) {
+        words_[fw] |= head & tail;
+        return;
+    }
+    words_[fw] |= head;
+    for (unsigned w = fw + 1; w < lw; ++w) {
+        words_[w] = ones;
+    }
+    words_[lw] |= tail;
+}
+
+void PortBitmap::set(const PortSet& s) {
+    for (const auto& r : s.ranges()) {
+        set(r);
+    }
+}
+
+PortSet PortBitmap::to_set() const {
+    PortSet out;
+    bool open = false;
+    std::uint32_t start = 0;
+    for (std::uint32_t w = 0; w < words_.size(); ++w) {
+        const std::uint64_t word = words_[w];
+        if ((word == 0 && !open) || (word == ~std::uint64_t{0} && open)) {
+            continue;  // nothing starts or ends in this word
+        }
+        for (std::uint32_t b = 0; b < 64; ++b) {
+            const bool bit = ((word >> b) & 1U) != 0;
+            if (bit != open) {
+                const std::uint32_t port = w * 64 + b;
+                if (bit) {
+                    start = port;
+                } else {
+                    out.ranges_.push_back(PortRange{static_cast<std::uint16_t>(start),
+                                                    static_cast<std::uint16_t>(port - 1)});
+                }
+                open = bit;
+            }
+        }
+    }
+    if (open) {
+        out.ranges_.push_back(PortRange{static_cast<std::uint16_t>(start), 65535});
+    }
+    return out;
+}
+
 }  // namespace vipportd::agent

@@ -3,6 +3,7 @@
 // ranges. Port 0 is a valid member (rule interpretation may produce it); renderers decide whether
 // to show it. All operations keep the normal form, so equality is structural.
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -44,7 +45,22 @@ class PortSet {
     friend bool operator==(const PortSet&, const PortSet&) = default;
 
   private:
+    friend class PortBitmap;
     std::vector<PortRange> ranges_;
+};
+
+/// 65,536 bits (8 KiB): the accumulator of a query. Setting a port is O(1) whatever the order,
+/// so a VIP's ports can be gathered from unsorted socket records and overlapping claims, and
+/// turned into a normalized PortSet in one pass over 1,024 words.
+class PortBitmap {
+  public:
+    void set(std::uint16_t port) { words_[port >> 6U] |= std::uint64_t{1} << (port & 63U); }
+    void set(PortRange r);
+    void set(const PortSet& s);
+    [[nodiscard]] PortSet to_set() const;
+
+  private:
+    std::array<std::uint64_t, 1024> words_{};
 };
 
 }  // namespace vipportd::agent

@@ -31,6 +31,11 @@ SnapshotPtr SnapshotService::fresh() {
     return result.get();
 }
 
+void SnapshotService::set_dispatcher(Dispatcher dispatch) {
+    std::lock_guard lock(mutex_);
+    dispatch_ = std::move(dispatch);
+}
+
 SnapshotPtr SnapshotService::latest() const {
     std::lock_guard lock(mutex_);
     return latest_;
@@ -43,16 +48,19 @@ SnapshotPtr SnapshotService::scan_now() {
     for (auto& slot : sources_) {
         SourceStatus status{std::string(slot.source->name()), slot.required, true, {}, {}};
         const auto start = std::chrono::steady_clock::now();
-        auto claims = slot.source->collect();
+        auto collected = slot.source->collect_shared();
         status.duration = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - start);
-        if (claims) {
-            auto& v = *claims;
-            snap->claims.insert(snap->claims.end(), std::make_move_iterator(v.begin()),
-                                std::make_move_iterator(v.end()));
+        if (collected) {
+            if (collected->sockets) {
+                snap->sockets = std::move(collected->sockets);
+            }
+            if (collected->claims && !collected->claims->empty()) {
+                snap->claim_lists.push_back(std::move(collected->claims));
+            }
         } else {
             status.ok = false;
-            status.error = netlink::to_string(claims.error());
+            status.error = netlink::to_string(collected.error());
         }
         snap->sources.push_back(std::move(status));
     }
@@ -75,8 +83,17 @@ void SnapshotService::run() {
         batch.swap(waiting_);
         lock.unlock();
         SnapshotPtr snap = scan_now();
+        lock.lock();
+        Dispatcher dispatch = dispatch_;
+        lock.unlock();
         for (auto& cb : batch) {
-            cb(snap);
+            if (dispatch) {
+                // The worker only hands out the snapshot; the answer is rendered elsewhere, so
+                // the next scan can start at once.
+                dispatch([cb = std::move(cb), snap] { cb(snap); });
+            } else {
+                cb(snap);
+            }
         }
         lock.lock();
     }

@@ -38,6 +38,10 @@ class SnapshotService final : public SnapshotProvider {
     SnapshotService& operator=(const SnapshotService&) = delete;
 
     void async_fresh(Callback cb) override;
+    /// Where callbacks run: by default on the scan worker; main passes "post to the HTTP
+    /// io_context" so that rendering answers never delays the next scan.
+    using Dispatcher = std::function<void(std::function<void()>)>;
+    void set_dispatcher(Dispatcher dispatch);
     /// Blocking convenience for start-up and the CLI: one fresh scan.
     SnapshotPtr fresh();
     /// Runs the sources right now on the calling thread (no worker involved).
@@ -52,6 +56,7 @@ class SnapshotService final : public SnapshotProvider {
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<Callback> waiting_;
+    Dispatcher dispatch_;
     SnapshotPtr latest_;
     std::uint64_t sequence_ = 0;
     bool stopping_ = false;

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/socket_table.hpp"
 #include "netlink/rtnl_link.hpp"
 
 namespace vipportd::agent {
@@ -130,11 +131,23 @@ SocketSource::SocketSource(std::unique_ptr<netlink::Transport> sock_diag,
       dumps_(socket_dumps(options)) {}
 
 netlink::Result<std::vector<Claim>> SocketSource::collect() {
+    auto shared = collect_shared();
+    if (!shared) {
+        return shared.error();
+    }
+    return shared->sockets->claims();
+}
+
+netlink::Result<Collected> SocketSource::collect_shared() {
     if (!sock_diag_) {
         return netlink::Error::of(netlink::Errc::system,
                                   "sockets source has no sock_diag transport");
     }
-    std::vector<SocketEntry> entries;
+    // Records are appended while each dump is walked, and each dump's bytes are freed before
+    // the next is requested: the peak is one dump plus 40 bytes per socket.
+    std::vector<SocketRecord> records;
+    records.reserve(last_count_ + last_count_ / 8);
+    bool bound_devices = false;
     for (const auto& d : dumps_) {
         auto dump = netlink::exchange_consistent(*sock_diag_, d.request, options_.max_attempts);
         if (!dump) {
@@ -142,22 +155,20 @@ netlink::Result<std::vector<Claim>> SocketSource::collect() {
             e.detail = "sock_diag " + d.label + " dump: " + e.detail;
             return e;
         }
-        auto parsed = netlink::parse_inet_diag(*dump, d.protocol);
-        if (!parsed) {
-            netlink::Error e = parsed.error();
+        auto walked =
+            netlink::for_each_inet_diag(*dump, d.protocol, [&](const netlink::SocketEntry& entry) {
+                records.push_back(SocketRecord::from(entry));
+                bound_devices = bound_devices || entry.ifindex != 0;
+            });
+        if (!walked) {
+            netlink::Error e = walked.error();
             e.detail = "sock_diag " + d.label + " dump: " + e.detail;
             return e;
         }
-        if (entries.empty()) {
-            entries = std::move(*parsed);
-        } else {
-            entries.insert(entries.end(), parsed->begin(), parsed->end());
-        }
     }
+    last_count_ = records.size();
 
     std::map<std::uint32_t, std::string> names;
-    const bool bound_devices = std::any_of(entries.begin(), entries.end(),
-                                           [](const SocketEntry& e) { return e.ifindex != 0; });
     if (route_ && bound_devices) {
         // Only when some socket is device-bound: most hosts have none, and link dumps are large.
         auto dump = netlink::exchange_consistent(*route_, netlink::build_link_dump_request(),
@@ -178,7 +189,8 @@ netlink::Result<std::vector<Claim>> SocketSource::collect() {
             device_names_failing_ = true;
         }
     }
-    return socket_claims(entries, names);
+    return Collected{std::make_shared<const std::vector<Claim>>(),
+                     std::make_shared<const SocketTable>(std::move(records), std::move(names))};
 }
 
 }  // namespace vipportd::agent

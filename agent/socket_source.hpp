@@ -79,6 +79,8 @@ class SocketSource final : public PortSource {
     /// its detail prefixed with "sock_diag <label> dump: ". A failing link dump is not an error
     /// (device names stay empty; logged once per state change).
     [[nodiscard]] netlink::Result<std::vector<Claim>> collect() override;
+    /// The same scan as an indexed SocketTable (what the snapshot service uses).
+    [[nodiscard]] netlink::Result<Collected> collect_shared() override;
 
   private:
     std::unique_ptr<netlink::Transport> sock_diag_;
@@ -86,6 +88,7 @@ class SocketSource final : public PortSource {
     SocketSourceOptions options_;
     std::vector<SocketDump> dumps_;
     bool device_names_failing_ = false;
+    std::size_t last_count_ = 0;  // sockets in the previous scan: the next one reserves as much
 };
 
 }  // namespace vipportd::agent

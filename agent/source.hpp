@@ -3,6 +3,7 @@
 // into claims. Sources are injected into the SnapshotService; collect() runs on the scan worker
 // thread only, never on an HTTP thread, and may block on netlink.
 
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -11,12 +12,30 @@
 
 namespace vipportd::agent {
 
+class SocketTable;
+
+/// What one collection contributes to a snapshot, shared rather than copied: a source that
+/// caches (nf_tables by generation) hands the same list to every snapshot until it changes.
+struct Collected {
+    ClaimList claims;                            // never null
+    std::shared_ptr<const SocketTable> sockets;  // the socket source's indexed table, or null
+};
+
 class PortSource {
   public:
     virtual ~PortSource() = default;
     [[nodiscard]] virtual std::string_view name() const = 0;  // "sockets", "nftables", ...
     /// One full, fresh read. An error names what failed (it ends up in SYS.1006 details).
     [[nodiscard]] virtual netlink::Result<std::vector<Claim>> collect() = 0;
+    /// What the snapshot service calls: the same read, without copies where the source can
+    /// avoid them. The default wraps collect().
+    [[nodiscard]] virtual netlink::Result<Collected> collect_shared() {
+        auto claims = collect();
+        if (!claims) {
+            return claims.error();
+        }
+        return Collected{std::make_shared<const std::vector<Claim>>(std::move(*claims)), nullptr};
+    }
 };
 
 }  // namespace vipportd::agent

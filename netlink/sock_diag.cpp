@@ -79,6 +79,16 @@ Result<std::vector<SocketEntry>> parse_inet_diag(const Dump& dump, std::uint8_t 
     // Upper bound on the message count (each is at least nlmsghdr + inet_diag_msg): one
     // allocation for the whole dump.
     out.reserve(dump.data.size() / (kNlmsghdrSize + sizeof(inet_diag_msg)));
+    auto r = for_each_inet_diag(dump, protocol, [&out](const SocketEntry& e) { out.push_back(e); });
+    if (!r) {
+        return r.error();
+    }
+    return out;
+}
+
+Result<void> for_each_inet_diag(const Dump& dump,
+                                std::uint8_t protocol,
+                                const std::function<void(const SocketEntry&)>& visit) {
     MessageWalker walk(dump.data);
     while (true) {
         auto next = walk.next();
@@ -88,7 +98,7 @@ Result<std::vector<SocketEntry>> parse_inet_diag(const Dump& dump, std::uint8_t 
             return e;
         }
         if (!*next) {
-            return out;
+            return {};
         }
         const RawMessage& m = **next;
         const auto where = [&] {
@@ -164,7 +174,7 @@ Result<std::vector<SocketEntry>> parse_inet_diag(const Dump& dump, std::uint8_t 
                 e.transparent = opt.transparent != 0;
             }
         }
-        out.push_back(e);
+        visit(e);
     }
 }
 

@@ -339,10 +339,10 @@ TEST_F(SocketsInNetns, ReuseportGroupCountsOnce) {
     const Snapshot snap = scan();
     const auto claims = snap.claims_for(ip("1.2.3.4"), Protocol::tcp);
     ASSERT_EQ(claims.size(), 1U);
-    const auto& o = std::get<SocketOrigin>(claims[0]->origin);
+    const auto& o = std::get<SocketOrigin>(claims[0].origin);
     EXPECT_EQ(o.count, 2U);
     EXPECT_EQ(o.port, port);
-    EXPECT_EQ(claims[0]->ports, PortSet::single(port));
+    EXPECT_EQ(claims[0].ports, PortSet::single(port));
     // And the group really holds the port against a bind without SO_REUSEPORT.
     EXPECT_EQ(attempt(tcp4("1.2.3.4"), port), EADDRINUSE);
 }
@@ -354,7 +354,7 @@ TEST_F(SocketsInNetns, DeviceNameIsRecorded) {
     const Snapshot snap = scan();
     const auto claims = snap.claims_for(ip("1.2.3.4"), Protocol::tcp);
     ASSERT_EQ(claims.size(), 1U);
-    const auto& o = std::get<SocketOrigin>(claims[0]->origin);
+    const auto& o = std::get<SocketOrigin>(claims[0].origin);
     EXPECT_EQ(o.port, port);
     EXPECT_EQ(o.ifindex, v0);
     EXPECT_EQ(o.device, "v0");

@@ -81,7 +81,7 @@ TEST(IptLegacySource, ZstackVipsUsedPorts) {
     // -m set: claimed (widened), but uncertain
     const auto set_claims = snap.claims_for(vip("1.2.3.7"), Protocol::tcp);
     ASSERT_EQ(set_claims.size(), 1u);
-    EXPECT_EQ(set_claims[0]->certainty, Certainty::uncertain);
+    EXPECT_EQ(set_claims[0].certainty, Certainty::uncertain);
     // the SNAT in POSTROUTING claims nothing
     EXPECT_TRUE(snap.used_ports(vip("10.0.0.9"), Protocol::tcp).empty());
 }

@@ -94,5 +94,79 @@ TEST(SnapshotService, RecordsSourceFailuresWithTheirRequirement) {
     EXPECT_EQ(required.latest(), snap);
 }
 
+// A source that counts and hands out the same shared list, like NftSource's generation cache.
+class SharedListSource final : public PortSource {
+  public:
+    std::string_view name() const override { return "shared"; }
+    netlink::Result<std::vector<Claim>> collect() override { return *list; }
+    netlink::Result<Collected> collect_shared() override { return Collected{list, nullptr}; }
+    ClaimList list = std::make_shared<const std::vector<Claim>>(std::vector<Claim>{
+        Claim{Protocol::udp, PortSet::single(53), AddressScope::all(Family::v6), {}, {}}});
+};
+
+TEST(SnapshotService, SnapshotsShareACachingSourcesListInsteadOfCopyingIt) {
+    auto src = std::make_unique<SharedListSource>();
+    const ClaimList list = src->list;
+    std::vector<SourceSlot> slots;
+    slots.push_back({std::move(src), true});
+    SnapshotService service(std::move(slots));
+    const auto a = service.fresh();
+    const auto b = service.fresh();
+    ASSERT_EQ(a->claim_lists.size(), 1u);
+    EXPECT_EQ(a->claim_lists[0].get(), list.get());
+    EXPECT_EQ(b->claim_lists[0].get(), list.get());
+    EXPECT_EQ(b->used_ports(*netlink::InetAddress::parse("::1"), Protocol::udp).to_string(), "53");
+    EXPECT_EQ(b->size(), 1u);
+}
+
+TEST(SnapshotService, CallbacksRunThroughTheDispatcherNotOnTheWorker) {
+    std::vector<SourceSlot> slots;
+    slots.push_back({std::make_unique<SharedListSource>(), true});
+    SnapshotService service(std::move(slots));
+    std::mutex m;
+    std::vector<std::function<void()>> queued;
+    service.set_dispatcher([&](std::function<void()> f) {
+        std::lock_guard lock(m);
+        queued.push_back(std::move(f));
+    });
+    std::promise<std::thread::id> ran_on;
+    service.async_fresh([&](SnapshotPtr s) {
+        EXPECT_NE(s, nullptr);
+        ran_on.set_value(std::this_thread::get_id());
+    });
+    // The worker queues the callback instead of running it; this thread runs it.
+    for (;;) {
+        std::function<void()> f;
+        {
+            std::lock_guard lock(m);
+            if (!queued.empty()) {
+                f = std::move(queued.front());
+                queued.clear();
+            }
+        }
+        if (f) {
+            f();
+            break;
+        }
+        std::this_thread::yield();
+    }
+    EXPECT_EQ(ran_on.get_future().get(), std::this_thread::get_id());
+}
+
+TEST(SnapshotService, ASnapshotIsFreedWhenItsLastReaderDropsIt) {
+    std::vector<SourceSlot> slots;
+    slots.push_back({std::make_unique<SharedListSource>(), true});
+    SnapshotService service(std::move(slots));
+    auto first = service.fresh();
+    const std::weak_ptr<const Snapshot> watch = first;
+    first.reset();
+    EXPECT_FALSE(watch.expired()) << "latest() still holds it";
+    for (int i = 0; i < 100; ++i) {
+        (void)service.fresh();
+    }
+    EXPECT_TRUE(watch.expired()) << "memory must not grow with the number of requests";
+    EXPECT_EQ(service.latest()->sequence, 101u);
+}
+
 }  // namespace
 }  // namespace vipportd::agent
