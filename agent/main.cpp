@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <linux/netlink.h>
@@ -149,6 +150,9 @@ int run(const CliOptions& cli) {
     const auto registry = std::make_shared<const agent::VipRegistry>(config.vips);
     http::Router router(http::RouterDeps{snapshots, [registry] { return registry; }, auth});
     boost::asio::io_context ioc;
+    // Answers are rendered on the HTTP threads; the scan worker only hands out snapshots.
+    snapshots->set_dispatcher(
+        [&ioc](std::function<void()> f) { boost::asio::post(ioc, std::move(f)); });
     http::Server server(ioc, config.listen, router);
     server.start();
     for (const auto& ep : server.local_endpoints()) {

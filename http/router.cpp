@@ -9,6 +9,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "http/gzip.hpp"
 #include "http/zstack.hpp"
 
 namespace vipportd::http {
@@ -295,8 +296,11 @@ void Router::handle(Request req, Done done) const {
     // 9./10. A snapshot taken after this request arrived; the callback runs on the provider's
     // thread and must not throw into it.
     const bool with_schema = req.find("X-JSON-Schema") != req.end();
+    const auto accept_encoding = req.find(bhttp::field::accept_encoding);
+    const bool gzip_ok = accept_encoding != req.end() && accepts_gzip(accept_encoding->value());
     deps_.snapshots->async_fresh([reply, uuid = std::move(uuid), ip = vip->ip, proto = *protocol,
-                                  with_schema, done = std::move(done)](agent::SnapshotPtr snap) {
+                                  with_schema, gzip_ok, bodies = bodies_,
+                                  done = std::move(done)](agent::SnapshotPtr snap) {
         Response res;
         try {
             if (!snap) {
@@ -304,9 +308,26 @@ void Router::handle(Request req, Done done) const {
             } else if (const auto* failed = snap->failed_required()) {
                 res = reply.error(zstack::source_failed(failed->name, failed->error));
             } else {
-                res = reply.make(
-                    bhttp::status::ok, application_json,
-                    zstack::used_ports_body(uuid, proto, snap->used_ports(ip, proto), with_schema));
+                const agent::PortSet ports = snap->used_ports(ip, proto);
+                std::string key = uuid;
+                key += '\0';
+                key += agent::to_string(proto);
+                key += with_schema ? "\0s" : "\0-";
+                const auto render = [&] {
+                    return zstack::used_ports_body(uuid, proto, ports, with_schema);
+                };
+                BodyCache::Body body = bodies->get(key, ports, false, render);
+                const bool gzip = gzip_ok && body->size() >= kGzipMinBytes;
+                if (gzip) {
+                    body = bodies->get(key, ports, true, render);
+                }
+                res = reply.make(bhttp::status::ok, application_json, *body);
+                if (gzip) {
+                    res.set(bhttp::field::content_encoding, "gzip");
+                }
+                // Caches must key on Accept-Encoding whether or not this answer was compressed
+                // (RFC 9110 §12.5.5).
+                res.set(bhttp::field::vary, "Accept-Encoding");
             }
         } catch (const std::exception& e) {
             res = reply.text(bhttp::status::internal_server_error,

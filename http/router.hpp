@@ -24,6 +24,7 @@
 #include "agent/snapshot_service.hpp"
 #include "agent/vip_registry.hpp"
 #include "http/auth.hpp"
+#include "http/body_cache.hpp"
 
 namespace vipportd::http {
 
@@ -54,6 +55,7 @@ class Router {
 
   private:
     RouterDeps deps_;
+    std::shared_ptr<BodyCache> bodies_ = std::make_shared<BodyCache>();  // thread-safe
 };
 
 /// Plain-text response with the hygiene headers (used by the connection for parser-level errors).

@@ -1,0 +1,104 @@
+// The usedports answer with Accept-Encoding: gzip (what the ZStack Java SDK's okhttp always
+// sends, zstack-api.md §8.1): compressed only when asked and when worth it, same JSON inside.
+
+#include <optional>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include "http/router.hpp"
+#include "http_fakes.hpp"
+
+namespace vipportd::http {
+namespace {
+
+namespace bhttp = boost::beast::http;
+
+std::string gunzip(const std::string& in) {
+    z_stream z{};
+    EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+    std::string out(1 << 20, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+    out.resize(z.total_out);
+    inflateEnd(&z);
+    return out;
+}
+
+class RouterGzip : public ::testing::Test {
+  protected:
+    RouterGzip() {
+        auto s = std::const_pointer_cast<agent::Snapshot>(test::sample_snapshot());
+        // 10.0.0.7 is a whole-IP DNAT target: every UDP port.
+        s->claims.push_back(test::claim(agent::Protocol::udp, agent::PortSet::all(),
+                                        agent::AddressScope::exact(test::ip("10.0.0.7"))));
+        provider = std::make_shared<test::FakeProvider>(s);
+    }
+    Response call(std::string target, std::optional<std::string> accept, bool head = false) {
+        Router router(RouterDeps{provider, [] { return test::sample_registry(); },
+                                 std::make_shared<AcceptAll>()});
+        Request req = test::get(std::move(target));
+        if (accept) {
+            req.set(bhttp::field::accept_encoding, *accept);
+        }
+        if (head) {
+            req.method(bhttp::verb::head);
+        }
+        std::optional<Response> out;
+        router.handle(std::move(req), [&](Response r) { out = std::move(r); });
+        EXPECT_TRUE(out.has_value());
+        return out ? *out : Response{};
+    }
+    std::shared_ptr<test::FakeProvider> provider;
+};
+
+constexpr const char* whole_ip = "/zstack/v1/vips/10.0.0.7/usedports?protocol=UDP";
+
+TEST_F(RouterGzip, LargeBodyIsCompressedWhenAskedAndDecompressesToThePlainBody) {
+    const Response plain = call(whole_ip, std::nullopt);
+    ASSERT_EQ(plain.result(), bhttp::status::ok);
+    EXPECT_EQ(plain.count(bhttp::field::content_encoding), 0u);
+    EXPECT_EQ(plain[bhttp::field::vary], "Accept-Encoding");
+    ASSERT_GT(plain.body().size(), 500'000u);
+
+    const Response gz = call(whole_ip, "gzip, deflate");
+    ASSERT_EQ(gz.result(), bhttp::status::ok);
+    EXPECT_EQ(gz[bhttp::field::content_encoding], "gzip");
+    EXPECT_EQ(gz[bhttp::field::vary], "Accept-Encoding");
+    EXPECT_EQ(gz[bhttp::field::content_length], std::to_string(gz.body().size()));
+    EXPECT_LT(gz.body().size() * 3, plain.body().size());
+    EXPECT_EQ(gunzip(gz.body()), plain.body());
+}
+
+TEST_F(RouterGzip, NeverCompressedUnlessAskedOrWhenSmall) {
+    for (const char* refuse : {"identity", "gzip;q=0", "br"}) {
+        const Response r = call(whole_ip, std::string(refuse));
+        EXPECT_EQ(r.count(bhttp::field::content_encoding), 0u) << refuse;
+    }
+    // A handful of ports: below kGzipMinBytes, sent as is even to gzip clients.
+    const Response small = call("/zstack/v1/vips/vip-1/usedports?protocol=TCP", "gzip");
+    ASSERT_EQ(small.result(), bhttp::status::ok);
+    EXPECT_EQ(small.count(bhttp::field::content_encoding), 0u);
+    EXPECT_NE(small.body().find("\"usedPorts\":[\"20\""), std::string::npos);
+}
+
+TEST_F(RouterGzip, HeadCarriesTheCompressedLengthAndNoBody) {
+    const Response get = call(whole_ip, "gzip");
+    const Response head = call(whole_ip, "gzip", true);
+    EXPECT_TRUE(head.body().empty());
+    EXPECT_EQ(head[bhttp::field::content_encoding], "gzip");
+    EXPECT_EQ(head[bhttp::field::content_length], std::to_string(get.body().size()));
+}
+
+TEST_F(RouterGzip, ErrorsAreNeverCompressed) {
+    const Response r = call("/zstack/v1/vips/nope/usedports?protocol=UDP", "gzip");
+    EXPECT_EQ(r.result(), bhttp::status::service_unavailable);
+    EXPECT_EQ(r.count(bhttp::field::content_encoding), 0u);
+}
+
+}  // namespace
+}  // namespace vipportd::http
