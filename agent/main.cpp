@@ -218,6 +218,8 @@ int run(const CliOptions& cli) {
     for (auto& t : threads) {
         t.join();
     }
+    // Before ioc goes: callbacks still waiting hold connections of ioc and would post to it.
+    snapshots->shutdown();
     spdlog::info("vipportd stopped");
     return 0;
 }

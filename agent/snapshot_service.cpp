@@ -13,12 +13,35 @@ SnapshotService::~SnapshotService() {
         stopping_ = true;
     }
     wake_.notify_all();
-    worker_.join();
+    if (worker_.joinable()) {
+        worker_.join();
+    }
+}
+
+void SnapshotService::shutdown() {
+    std::vector<Callback> dropped;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        dropped_ = true;
+        dropped.swap(waiting_);
+    }
+    wake_.notify_all();
+    if (worker_.joinable()) {
+        worker_.join();
+    }
+    std::lock_guard lock(mutex_);
+    dropped.insert(dropped.end(), std::make_move_iterator(waiting_.begin()),
+                   std::make_move_iterator(waiting_.end()));
+    waiting_.clear();
 }
 
 void SnapshotService::async_fresh(Callback cb) {
     {
         std::lock_guard lock(mutex_);
+        if (dropped_) {
+            return;  // after shutdown(): cb is destroyed here, never called
+        }
         waiting_.push_back(std::move(cb));
     }
     wake_.notify_one();

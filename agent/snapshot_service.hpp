@@ -42,6 +42,10 @@ class SnapshotService final : public SnapshotProvider {
     /// io_context" so that rendering answers never delays the next scan.
     using Dispatcher = std::function<void(std::function<void()>)>;
     void set_dispatcher(Dispatcher dispatch);
+    /// Stops the worker now and destroys the callbacks still waiting, on the calling thread,
+    /// without calling them: for an orderly exit while the executor they would post to (and
+    /// the connections they hold) still exist. Later async_fresh() calls are dropped likewise.
+    void shutdown();
     /// Blocking convenience for start-up and the CLI: one fresh scan.
     SnapshotPtr fresh();
     /// Runs the sources right now on the calling thread (no worker involved).
@@ -60,6 +64,7 @@ class SnapshotService final : public SnapshotProvider {
     SnapshotPtr latest_;
     std::uint64_t sequence_ = 0;
     bool stopping_ = false;
+    bool dropped_ = false;  // shutdown() was called
     std::thread worker_;
 };
 

@@ -168,5 +168,38 @@ TEST(SnapshotService, ASnapshotIsFreedWhenItsLastReaderDropsIt) {
     EXPECT_EQ(service.latest()->sequence, 101u);
 }
 
+TEST(SnapshotService, ShutdownDropsWaitingCallbacksWithoutCallingThem) {
+    auto gate = std::make_unique<GateSource>();
+    GateSource* g = gate.get();
+    std::vector<SourceSlot> slots;
+    slots.push_back({std::move(gate), true});
+    SnapshotService service(std::move(slots));
+    std::atomic<int> called{0};
+    auto alive = std::make_shared<int>(0);
+    const std::weak_ptr<int> watch = alive;
+    service.async_fresh([&called](SnapshotPtr) { ++called; });  // scan 1 serves this one
+    g->started.wait();
+    service.async_fresh([&called, alive](SnapshotPtr) { ++called; });  // waits for scan 2
+    alive.reset();
+    std::thread stopper([&service] { service.shutdown(); });  // blocks until scan 1 ends
+    // Once shutdown() holds the queue, a new callback is destroyed as soon as it is submitted.
+    for (;;) {
+        auto probe = std::make_shared<int>(0);
+        const std::weak_ptr<int> probe_watch = probe;
+        service.async_fresh([probe](SnapshotPtr) {});
+        probe.reset();
+        if (probe_watch.expired()) {
+            break;
+        }
+        std::this_thread::yield();
+    }
+    g->release(1);  // scan 1 ends; the worker sees the stop and exits without a scan 2
+    stopper.join();
+    EXPECT_EQ(called.load(), 1);
+    EXPECT_TRUE(watch.expired()) << "the dropped callback (and what it holds) is destroyed";
+    service.async_fresh([&called](SnapshotPtr) { ++called; });
+    EXPECT_EQ(called.load(), 1) << "after shutdown nothing is called";
+}
+
 }  // namespace
 }  // namespace vipportd::agent
