@@ -4,7 +4,9 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -26,6 +28,9 @@ constexpr std::int64_t kMaxThreads = 64;
 constexpr std::size_t kMaxUuidLength = 255;
 // A configuration file is a few hundred bytes; refuse anything that is clearly not one.
 constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+// shutdown_timeout bound: well above any sane drain, and below systemd's default TimeoutStopSec
+// (90 s, systemd-system.conf(5)) so the daemon, not SIGKILL, ends a slow drain.
+constexpr double kMaxShutdownSeconds = 60.0;
 
 // spdlog's level names (spdlog/common.h SPDLOG_LEVEL_NAMES), without its "warning"/"err" aliases so
 // that one spelling per level is documented.
@@ -70,6 +75,46 @@ std::string quote(std::string_view s) {
     }
     out += '"';
     if (s.size() > kMaxShown) {
+        out += "...";
+    }
+    return out;
+}
+
+/// Text that ends up in an error message (toml++'s description, which quotes the offending input
+/// byte raw) with control bytes and DEL as \xNN: one error stays one line, and nothing reaches
+/// the terminal of whoever runs --check-config unescaped.
+std::string escape_controls(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+/// A key name for an error message, always as 'name': TOML allows any bytes in a quoted key
+/// ("a\nb" = 1), so the quote, backslash and control bytes are escaped and long names are cut
+/// (as quote() does for values).
+std::string quote_key(std::string_view key) {
+    constexpr std::size_t kMaxShown = 80;
+    std::string out = "'";
+    for (const char ch : key.substr(0, kMaxShown)) {
+        if (ch == '\'' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else {
+            out += escape_controls(std::string_view(&ch, 1));
+        }
+    }
+    out += '\'';
+    if (key.size() > kMaxShown) {
         out += "...";
     }
     return out;
@@ -134,9 +179,50 @@ std::string join(std::initializer_list<std::string_view> names) {
     return s;
 }
 
+/// [http] integer settings: key, field and accepted range (README "HTTP limits").
+struct HttpBounds {
+    std::string_view key;
+    std::uint32_t HttpConfig::*field;
+    std::uint32_t min;
+    std::uint32_t max;
+};
+constexpr std::array<HttpBounds, 11> kHttpBounds{{
+    // Beast's own default is 8 KiB (basic_parser.hpp); below 1 KiB a ZStack SDK request with its
+    // Authorization and X-Job-UUID headers would not fit.
+    {"header_limit", &HttpConfig::header_limit, 1024, 65536},
+    {"target_limit", &HttpConfig::target_limit, 64, 65536},
+    // The API is GET-only (operations.md §5.4): a body only matters for a 405 or 413 answer.
+    {"body_limit", &HttpConfig::body_limit, 0, 1024 * 1024},
+    {"idle_timeout_ms", &HttpConfig::idle_timeout_ms, 100, 3600000},
+    {"request_timeout_ms", &HttpConfig::request_timeout_ms, 100, 600000},
+    {"write_timeout_ms", &HttpConfig::write_timeout_ms, 100, 600000},
+    {"handshake_timeout_ms", &HttpConfig::handshake_timeout_ms, 100, 600000},
+    {"close_linger_ms", &HttpConfig::close_linger_ms, 0, 60000},
+    {"max_connections", &HttpConfig::max_connections, 1, 1000000},
+    {"accept_backoff_ms", &HttpConfig::accept_backoff_ms, 10, 60000},
+    {"rate_limit_burst", &HttpConfig::rate_limit_burst, 1, 100000},
+}};
+constexpr double kMaxRatePerIp = 1e6;
+
+/// Source positions of the [http] and [tls] values.
+struct HttpTlsLocations {
+    std::array<Pos, kHttpBounds.size()> http_items;  // index-aligned with kHttpBounds
+    Pos rate_limit_per_ip;
+    Pos tls;  // the [tls] table
+    Pos tls_enabled;
+    Pos cert_file;
+    Pos key_file;
+    Pos client_ca_file;
+    Pos allowed_subjects;
+    std::vector<Pos> allowed_subject_items;  // one per TlsConfig::allowed_subjects entry
+    Pos listeners;
+    std::vector<Pos> listener_items;  // one per TlsConfig::listeners entry
+};
+
 /// Source positions of the parsed values, index-aligned with Config's vectors, so that the
 /// cross-field checks in check() can point at the offending line. Absent for validate().
 struct Locations {
+    HttpTlsLocations http_tls;      // [http] and [tls]
     Pos listen;                     // the listen array (or nullopt when defaulted)
     std::vector<Pos> listen_items;  // one per Config::listen entry
     Pos http_threads;
@@ -146,6 +232,14 @@ struct Locations {
     Pos auth;  // the [auth] table
     Pos auth_mode;
     Pos tokens_file;
+    Pos access_keys_file;
+    Pos management_node;
+    Pos valid_ttl_seconds;
+    Pos invalid_ttl_seconds;
+    Pos validation_timeout_ms;
+    Pos max_concurrent_validations;
+    Pos vips_dir;
+    Pos shutdown_timeout;
 };
 
 /// Collects "FILE:LINE:COL: key 'k': what" lines; throws them all at once.
@@ -156,7 +250,7 @@ class Errors {
     void add(const Pos& pos, std::string_view key, std::string_view what) {
         lines_.push_back(
             {pos ? pos->line : 0U, pos ? pos->column : 0U,
-             where(file_, pos) + ": key '" + std::string(key) + "': " + std::string(what)});
+             where(file_, pos) + ": key " + quote_key(key) + ": " + std::string(what)});
     }
     [[nodiscard]] std::string at(const Pos& pos) const { return where(file_, pos); }
 
@@ -196,6 +290,177 @@ Pos at_index(const std::vector<Pos>* v, std::size_t i) {
 bool is_multicast(const netlink::InetAddress& a) {
     // 224.0.0.0/4 (RFC 5771), ff00::/8 (RFC 4291 §2.7)
     return a.family == netlink::Family::v4 ? (a.bytes[0] & 0xf0) == 0xe0 : a.bytes[0] == 0xff;
+}
+
+const char* mode_name(AuthConfig::Mode m) {
+    switch (m) {
+        case AuthConfig::Mode::none:
+            return "none";
+        case AuthConfig::Mode::tokens:
+            return "tokens";
+        case AuthConfig::Mode::zstack:
+            return "zstack";
+    }
+    return "?";
+}
+
+/// Bounds of the [auth] settings of mode "zstack" (documented in readme-auth / vipportd.toml).
+struct UnsignedBounds {
+    std::string_view key;
+    unsigned AuthConfig::*field;
+    Pos Locations::*pos;
+    unsigned min;
+    unsigned max;
+};
+// The TTLs stay below ZStack's default session.timeout (7200 s, zstack-api.md §8.3): a cached
+// "valid" must not outlive the session by much.
+constexpr std::array<UnsignedBounds, 4> kZstackBounds{{
+    {"valid_ttl_seconds", &AuthConfig::valid_ttl_seconds, &Locations::valid_ttl_seconds, 0, 3600},
+    {"invalid_ttl_seconds", &AuthConfig::invalid_ttl_seconds, &Locations::invalid_ttl_seconds, 0,
+     3600},
+    {"validation_timeout_ms", &AuthConfig::validation_timeout_ms, &Locations::validation_timeout_ms,
+     100, 60000},
+    {"max_concurrent_validations", &AuthConfig::max_concurrent_validations,
+     &Locations::max_concurrent_validations, 1, 64},
+}};
+
+/// [auth] keys added for mode "zstack" and the AccessKey scheme: which mode each belongs to.
+void check_auth_extensions(const Config& c, const Locations& l, Errors& err) {
+    using Mode = AuthConfig::Mode;
+    const auto& a = c.auth;
+    const std::string got = std::string("got auth.mode \"") + mode_name(a.mode) + "\")";
+    if (a.mode == Mode::zstack && !a.tokens_file.empty()) {
+        err.add(l.tokens_file, "auth.tokens_file",
+                "set but unused (expected auth.mode = \"tokens\", " + got);
+    }
+    if (!a.access_keys_file.empty()) {
+        if (a.mode == Mode::none) {
+            err.add(l.access_keys_file, "auth.access_keys_file",
+                    "set but unused (expected auth.mode = \"tokens\" or \"zstack\", " + got);
+        } else if (!a.access_keys_file.is_absolute()) {
+            err.add(l.access_keys_file, "auth.access_keys_file",
+                    "relative path (expected an absolute path, got " +
+                        quote(a.access_keys_file.string()) + ")");
+        }
+    }
+    if (a.mode == Mode::zstack) {
+        const Pos mode_pos = l.auth_mode ? l.auth_mode : l.auth;
+        std::string why;
+        if (a.management_node.empty()) {
+            err.add(mode_pos, "auth.management_node",
+                    "missing (expected a URL such as \"http://192.168.0.10:8080\" when auth.mode "
+                    "= \"zstack\")");
+        } else if (!parse_http_url(a.management_node, why)) {
+            err.add(l.management_node, "auth.management_node", why);
+        }
+        for (const auto& b : kZstackBounds) {
+            const unsigned v = a.*(b.field);
+            if (v < b.min || v > b.max) {
+                err.add(l.*(b.pos), "auth." + std::string(b.key),
+                        "out of range (expected an integer " + std::to_string(b.min) + "-" +
+                            std::to_string(b.max) + ", got " + std::to_string(v) + ")");
+            }
+        }
+        return;
+    }
+    if (!a.management_node.empty()) {
+        err.add(l.management_node, "auth.management_node",
+                "set but unused (expected auth.mode = \"zstack\", " + got);
+    }
+    for (const auto& b : kZstackBounds) {
+        if (l.*(b.pos)) {
+            err.add(l.*(b.pos), "auth." + std::string(b.key),
+                    "set but unused (expected auth.mode = \"zstack\", " + got);
+        }
+    }
+}
+
+/// [http] ranges and [tls] requirements.
+void check_http_tls(const Config& c, const Locations& l, Errors& err) {
+    const auto& h = c.http;
+    const auto& pos = l.http_tls;
+    for (std::size_t i = 0; i < kHttpBounds.size(); ++i) {
+        const auto& b = kHttpBounds[i];
+        const std::uint32_t v = h.*(b.field);
+        if (v < b.min || v > b.max) {
+            err.add(pos.http_items[i], "http." + std::string(b.key),
+                    "out of range (expected an integer " + std::to_string(b.min) + "-" +
+                        std::to_string(b.max) + ", got " + std::to_string(v) + ")");
+        }
+    }
+    const auto in_range = [&](std::size_t i) {
+        const std::uint32_t v = h.*(kHttpBounds[i].field);
+        return v >= kHttpBounds[i].min && v <= kHttpBounds[i].max;
+    };
+    if (in_range(0) && in_range(1) && h.target_limit >= h.header_limit) {
+        // The request line holds the target: a target that long meets the header limit first,
+        // so the 414 would never be sent.
+        err.add(pos.http_items[1] ? pos.http_items[1] : pos.http_items[0], "http.target_limit",
+                "not below http.header_limit (expected less than " +
+                    std::to_string(h.header_limit) + ", got " + std::to_string(h.target_limit) +
+                    ")");
+    }
+    if (!(h.rate_limit_per_ip >= 0 && h.rate_limit_per_ip <= kMaxRatePerIp)) {  // NaN too
+        err.add(pos.rate_limit_per_ip, "http.rate_limit_per_ip",
+                "out of range (expected 0 (no limit) to 1000000 requests per second, got " +
+                    std::to_string(h.rate_limit_per_ip) + ")");
+    }
+
+    const auto& t = c.tls;
+    if (!t.enabled) {
+        return;
+    }
+    const auto need_path = [&](const std::filesystem::path& p, const Pos& at, std::string_view key,
+                               bool required) {
+        if (p.empty()) {
+            if (required) {
+                err.add(pos.tls, "tls." + std::string(key),
+                        "missing (expected an absolute path to a PEM file when [tls] is enabled)");
+            }
+        } else if (!p.is_absolute()) {
+            err.add(at, "tls." + std::string(key),
+                    "relative path (expected an absolute path, got " + quote(p.string()) + ")");
+        }
+    };
+    need_path(t.cert_file, pos.cert_file, "cert_file", true);
+    need_path(t.key_file, pos.key_file, "key_file", true);
+    need_path(t.client_ca_file, pos.client_ca_file, "client_ca_file", false);
+    if (!t.allowed_subjects.empty() && t.client_ca_file.empty()) {
+        err.add(pos.allowed_subjects, "tls.allowed_subjects",
+                "set but unused (expected tls.client_ca_file too: subjects are checked on "
+                "verified client certificates)");
+    }
+    for (std::size_t i = 0; i < t.allowed_subjects.size(); ++i) {
+        if (t.allowed_subjects[i].empty()) {
+            err.add(
+                at_index(&pos.allowed_subject_items, i),
+                "tls.allowed_subjects[" + std::to_string(i) + "]",
+                "empty subject (expected an RFC 2253 subject such as \"CN=zstack-mn,O=Example\")");
+        }
+    }
+    if (pos.listeners && t.listeners.empty()) {
+        err.add(pos.listeners, "tls.listeners",
+                "empty (expected at least one \"host:port\" of listen; omit the key for all "
+                "listeners)");
+    }
+    for (std::size_t i = 0; i < t.listeners.size(); ++i) {
+        const auto& e = t.listeners[i];
+        const std::string key = "tls.listeners[" + std::to_string(i) + "]";
+        const Pos at = at_index(&pos.listener_items, i);
+        const bool listed = std::any_of(c.listen.begin(), c.listen.end(), [&](const auto& x) {
+            return x.address == e.address && x.port == e.port;
+        });
+        if (!listed) {
+            err.add(at, key, "not a listener (expected one of listen, got " + e.to_string() + ")");
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (t.listeners[j].address == e.address && t.listeners[j].port == e.port) {
+                err.add(at, key,
+                        "duplicate (expected each listener once, got " + e.to_string() + " again)");
+                break;
+            }
+        }
+    }
 }
 
 /// Cross-field and value checks shared by parse_config (with positions) and validate().
@@ -282,6 +547,19 @@ void check(const Config& c, const Locations* loc) {
         }
     }
 
+    if (!c.vips_dir.empty() && !c.vips_dir.is_absolute()) {
+        err.add(
+            l.vips_dir, "vips_dir",
+            "relative path (expected an absolute path, got " + quote(c.vips_dir.string()) + ")");
+    }
+    if (c.shutdown_timeout.count() < 0 ||
+        c.shutdown_timeout >
+            std::chrono::milliseconds(static_cast<std::int64_t>(kMaxShutdownSeconds * 1000))) {
+        err.add(l.shutdown_timeout, "shutdown_timeout",
+                "out of range (expected 0-60 seconds, got " +
+                    std::to_string(c.shutdown_timeout.count()) + " ms)");
+    }
+
     using Mode = AuthConfig::Mode;
     const Pos mode_pos = l.auth_mode ? l.auth_mode : l.auth;
     if (c.auth.mode == Mode::none) {
@@ -314,16 +592,18 @@ void check(const Config& c, const Locations* loc) {
             err.add(l.tokens_file, "auth.tokens_file",
                     "set but unused (expected auth.mode = \"tokens\", got auth.mode \"none\")");
         }
-    } else if (c.auth.tokens_file.empty()) {
+    } else if (c.auth.mode == Mode::tokens && c.auth.tokens_file.empty()) {
         err.add(mode_pos, "auth.tokens_file",
                 "missing (expected a path when auth.mode = \"tokens\")");
-    } else if (!c.auth.tokens_file.is_absolute()) {
+    } else if (c.auth.mode == Mode::tokens && !c.auth.tokens_file.is_absolute()) {
         // The daemon's working directory is "/" under systemd; a relative path would silently
         // mean something else when run by hand.
         err.add(l.tokens_file, "auth.tokens_file",
                 "relative path (expected an absolute path, got " +
                     quote(c.auth.tokens_file.string()) + ")");
     }
+    check_auth_extensions(c, l, err);
+    check_http_tls(c, l, err);
 
     err.throw_if_any();
 }
@@ -426,8 +706,33 @@ class Parser {
                 parse_auth(v, c, loc);
             } else if (key == "sources") {
                 parse_sources(v, c);
+            } else if (key == "http") {
+                parse_http(v, c, loc);
+            } else if (key == "tls") {
+                parse_tls(v, c, loc);
+            } else if (key == "log_format") {
+                if (auto i = choice(v, "log_format", {"text", "json"})) {
+                    c.log_format = *i == 0 ? LogFormat::text : LogFormat::json;
+                }
+            } else if (key == "vips_dir") {
+                loc.vips_dir = pos_of(v.source());
+                if (auto s = string(v, "vips_dir", "a path string")) {
+                    if (s->empty()) {
+                        err_.add(loc.vips_dir, "vips_dir",
+                                 "empty path (expected an absolute path, got \"\")");
+                    } else {
+                        c.vips_dir = std::filesystem::path(std::string(*s));
+                    }
+                }
+            } else if (key == "shutdown_timeout") {
+                loc.shutdown_timeout = pos_of(v.source());
+                parse_shutdown_timeout(v, c);
+            } else if (key == "observability") {
+                parse_observability(v, c);
             } else {
-                unknown(k, "", {"listen", "http_threads", "log_level", "vip", "auth", "sources"});
+                unknown(k, "",
+                        {"listen", "http_threads", "log_level", "vip", "auth", "sources", "http",
+                         "tls", "log_format", "vips_dir", "shutdown_timeout", "observability"});
             }
         }
         err_.throw_if_any();
@@ -600,8 +905,10 @@ class Parser {
         for (auto&& [k, val] : *t) {
             if (k.str() == "mode") {
                 loc.auth_mode = pos_of(val.source());
-                if (auto i = choice(val, "auth.mode", {"none", "tokens"})) {
-                    c.auth.mode = *i == 0 ? AuthConfig::Mode::none : AuthConfig::Mode::tokens;
+                if (auto i = choice(val, "auth.mode", {"none", "tokens", "zstack"})) {
+                    constexpr std::array<AuthConfig::Mode, 3> kModes{
+                        AuthConfig::Mode::none, AuthConfig::Mode::tokens, AuthConfig::Mode::zstack};
+                    c.auth.mode = kModes.at(*i);
                 }
             } else if (k.str() == "tokens_file") {
                 loc.tokens_file = pos_of(val.source());
@@ -613,8 +920,49 @@ class Parser {
                         c.auth.tokens_file = std::filesystem::path(std::string(*s));
                     }
                 }
+            } else if (k.str() == "access_keys_file") {
+                loc.access_keys_file = pos_of(val.source());
+                if (auto s = string(val, "auth.access_keys_file", "a path string")) {
+                    if (s->empty()) {
+                        err_.add(loc.access_keys_file, "auth.access_keys_file",
+                                 "empty path (expected an absolute path, got \"\")");
+                    } else {
+                        c.auth.access_keys_file = std::filesystem::path(std::string(*s));
+                    }
+                }
+            } else if (k.str() == "management_node") {
+                loc.management_node = pos_of(val.source());
+                if (auto s = string(val, "auth.management_node", "a URL string")) {
+                    std::string why;
+                    if (!parse_http_url(*s, why)) {
+                        err_.add(loc.management_node, "auth.management_node", why);
+                    } else {
+                        c.auth.management_node = std::string(*s);
+                    }
+                }
+            } else if (const auto* b = std::find_if(
+                           kZstackBounds.begin(), kZstackBounds.end(),
+                           [name = k.str()](const UnsignedBounds& x) { return x.key == name; });
+                       b != kZstackBounds.end()) {
+                loc.*(b->pos) = pos_of(val.source());
+                const std::string key = "auth." + std::string(b->key);
+                const std::string range =
+                    "an integer " + std::to_string(b->min) + "-" + std::to_string(b->max);
+                if (auto n = integer(val, key, range)) {
+                    if (*n < static_cast<std::int64_t>(b->min) ||
+                        *n > static_cast<std::int64_t>(b->max)) {
+                        err_.add(
+                            loc.*(b->pos), key,
+                            "out of range (expected " + range + ", got " + describe(val) + ")");
+                    } else {
+                        c.auth.*(b->field) = static_cast<unsigned>(*n);
+                    }
+                }
             } else {
-                unknown(k, "auth.", {"mode", "tokens_file"});
+                unknown(k, "auth.",
+                        {"mode", "tokens_file", "access_keys_file", "management_node",
+                         "valid_ttl_seconds", "invalid_ttl_seconds", "validation_timeout_ms",
+                         "max_concurrent_validations"});
             }
         }
     }
@@ -649,6 +997,187 @@ class Parser {
         }
     }
 
+    void parse_http(const toml::node& v, Config& c, Locations& loc) {
+        const auto* t = v.as_table();
+        if (t == nullptr) {
+            wrong_type(v, "http", "a table ([http])");
+            return;
+        }
+        auto& pos = loc.http_tls;
+        for (auto&& [k, val] : *t) {
+            const std::string key = "http." + std::string(k.str());
+            if (k.str() == "rate_limit_per_ip") {
+                pos.rate_limit_per_ip = pos_of(val.source());
+                if (const auto* i = val.as_integer()) {
+                    c.http.rate_limit_per_ip = static_cast<double>(i->get());
+                } else if (const auto* f = val.as_floating_point()) {
+                    c.http.rate_limit_per_ip = f->get();
+                } else {
+                    wrong_type(val, key, "a number of requests per second (0: no limit)");
+                }
+                continue;
+            }
+            const auto* b =
+                std::find_if(kHttpBounds.begin(), kHttpBounds.end(),
+                             [name = k.str()](const HttpBounds& x) { return x.key == name; });
+            if (b == kHttpBounds.end()) {
+                unknown(k, "http.",
+                        {"header_limit", "target_limit", "body_limit", "idle_timeout_ms",
+                         "request_timeout_ms", "write_timeout_ms", "handshake_timeout_ms",
+                         "close_linger_ms", "max_connections", "accept_backoff_ms",
+                         "rate_limit_per_ip", "rate_limit_burst"});
+                continue;
+            }
+            const auto index = static_cast<std::size_t>(b - kHttpBounds.begin());
+            pos.http_items.at(index) = pos_of(val.source());
+            const std::string range =
+                "an integer " + std::to_string(b->min) + "-" + std::to_string(b->max);
+            if (auto n = integer(val, key, range)) {
+                if (*n < 0 || *n > std::int64_t{0xffffffff}) {
+                    err_.add(pos.http_items.at(index), key,
+                             "out of range (expected " + range + ", got " + describe(val) + ")");
+                } else {
+                    c.http.*(b->field) = static_cast<std::uint32_t>(*n);
+                }
+            }
+        }
+    }
+
+    void parse_tls(const toml::node& v, Config& c, Locations& loc) {
+        const auto* t = v.as_table();
+        if (t == nullptr) {
+            wrong_type(v, "tls", "a table ([tls])");
+            return;
+        }
+        auto& pos = loc.http_tls;
+        pos.tls = pos_of(t->source());
+        c.tls.enabled = true;
+        const auto path = [&](const toml::node& val, std::string_view name,
+                              std::filesystem::path& out, Pos& at) {
+            at = pos_of(val.source());
+            const std::string key = "tls." + std::string(name);
+            if (auto s = string(val, key, "a path string")) {
+                if (s->empty()) {
+                    err_.add(at, key, "empty path (expected an absolute path, got \"\")");
+                } else {
+                    out = std::filesystem::path(std::string(*s));
+                }
+            }
+        };
+        for (auto&& [k, val] : *t) {
+            if (k.str() == "enabled") {
+                pos.tls_enabled = pos_of(val.source());
+                if (const auto* b = val.as_boolean()) {
+                    c.tls.enabled = b->get();
+                } else {
+                    wrong_type(val, "tls.enabled", "a boolean (true or false)");
+                }
+            } else if (k.str() == "cert_file") {
+                path(val, "cert_file", c.tls.cert_file, pos.cert_file);
+            } else if (k.str() == "key_file") {
+                path(val, "key_file", c.tls.key_file, pos.key_file);
+            } else if (k.str() == "client_ca_file") {
+                path(val, "client_ca_file", c.tls.client_ca_file, pos.client_ca_file);
+            } else if (k.str() == "allowed_subjects") {
+                pos.allowed_subjects = pos_of(val.source());
+                const auto* arr = val.as_array();
+                if (arr == nullptr) {
+                    wrong_type(val, "tls.allowed_subjects", "an array of subject strings");
+                    continue;
+                }
+                for (std::size_t i = 0; i < arr->size(); ++i) {
+                    const toml::node& item = *arr->get(i);
+                    const std::string key = "tls.allowed_subjects[" + std::to_string(i) + "]";
+                    if (auto s = string(item, key, "an RFC 2253 subject string")) {
+                        c.tls.allowed_subjects.emplace_back(*s);
+                        pos.allowed_subject_items.push_back(pos_of(item.source()));
+                    }
+                }
+            } else if (k.str() == "listeners") {
+                pos.listeners = pos_of(val.source());
+                const auto* arr = val.as_array();
+                if (arr == nullptr) {
+                    wrong_type(val, "tls.listeners", "an array of \"host:port\" strings");
+                    continue;
+                }
+                for (std::size_t i = 0; i < arr->size(); ++i) {
+                    const toml::node& item = *arr->get(i);
+                    const std::string key = "tls.listeners[" + std::to_string(i) + "]";
+                    auto s = string(item, key, "a \"host:port\" string");
+                    if (!s) {
+                        continue;
+                    }
+                    std::string why;
+                    if (auto ep = parse_endpoint(*s, why)) {
+                        c.tls.listeners.push_back(*ep);
+                        pos.listener_items.push_back(pos_of(item.source()));
+                    } else {
+                        err_.add(pos_of(item.source()), key, why);
+                    }
+                }
+            } else {
+                unknown(k, "tls.",
+                        {"enabled", "cert_file", "key_file", "client_ca_file", "allowed_subjects",
+                         "listeners"});
+            }
+        }
+    }
+
+    void parse_shutdown_timeout(const toml::node& v, Config& c) {
+        constexpr std::string_view expected = "a number of seconds 0-60";
+        double seconds = 0;
+        if (const auto* i = v.as_integer()) {
+            seconds = static_cast<double>(i->get());
+        } else if (const auto* f = v.as_floating_point()) {
+            seconds = f->get();
+        } else {
+            return wrong_type(v, "shutdown_timeout", expected);
+        }
+        // The negated form also rejects NaN.
+        if (!(seconds >= 0 && seconds <= kMaxShutdownSeconds)) {
+            err_.add(
+                pos_of(v.source()), "shutdown_timeout",
+                "out of range (expected " + std::string(expected) + ", got " +
+                    (v.is_floating_point() ? "number " + std::to_string(seconds) : describe(v)) +
+                    ")");
+            return;
+        }
+        c.shutdown_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+    }
+
+    void parse_observability(const toml::node& v, Config& c) {
+        const auto* t = v.as_table();
+        if (t == nullptr) {
+            return wrong_type(v, "observability", "a table ([observability])");
+        }
+        using Auth = ObservabilityConfig::Auth;
+        for (auto&& [k, val] : *t) {
+            if (k.str() == "auth") {
+                if (auto i = choice(val, "observability.auth", {"loopback", "auth", "open"})) {
+                    constexpr std::array<Auth, 3> kAuth{Auth::loopback, Auth::auth, Auth::open};
+                    c.observability.auth = kAuth.at(*i);
+                }
+            } else {
+                unknown(k, "observability.", {"auth"});
+            }
+        }
+    }
+
+  public:
+    /// A vips_dir drop-in: only [[vip]] tables.
+    std::vector<VipEntry> parse_vips_only(const toml::table& root, Config& c, Locations& loc) {
+        for (auto&& [k, v] : root) {
+            if (k.str() == "vip") {
+                parse_vips(v, c, loc);
+            } else {
+                unknown(k, "", {"vip"});
+            }
+        }
+        err_.throw_if_any();
+        return c.vips;
+    }
+
+  private:
     Errors err_;
 };
 
@@ -672,6 +1201,102 @@ std::string ListenEndpoint::to_string() const {
     return address.to_string() + ":" + port_text;
 }
 
+bool TlsConfig::applies_to(const ListenEndpoint& e) const {
+    return enabled &&
+           (listeners.empty() ||
+            std::any_of(listeners.begin(), listeners.end(), [&](const ListenEndpoint& x) {
+                return x.address == e.address && x.port == e.port;
+            }));
+}
+
+std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
+    const auto fail = [&](std::string_view what) {
+        why = "bad URL (" + std::string(what) + ", got " + quote(text) + ")";
+        return std::nullopt;
+    };
+    constexpr std::string_view scheme = "http://";
+    if (text.starts_with("https://")) {
+        return fail("https is not supported; expected \"http://host[:port]\"");
+    }
+    if (!text.starts_with(scheme)) {
+        return fail("expected \"http://host[:port]\"");
+    }
+    std::string_view rest = text.substr(scheme.size());
+    if (rest.find_first_of("?#@") != std::string_view::npos) {
+        return fail("expected no user, query or fragment");
+    }
+    const auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    std::string_view path =
+        slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+    HttpUrl url;
+    std::string_view port;
+    if (authority.starts_with('[')) {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            return fail("unterminated '['");
+        }
+        const auto a = netlink::InetAddress::parse(authority.substr(1, close - 1));
+        if (!a || a->family != netlink::Family::v6) {
+            return fail("expected an IPv6 address inside []");
+        }
+        url.host = std::string(authority.substr(1, close - 1));
+        const auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                return fail("expected ':' and a port after ']'");
+            }
+            port = after.substr(1);
+            if (port.empty()) {
+                return fail("empty port");
+            }
+        }
+    } else {
+        const auto colon = authority.find(':');
+        url.host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port = authority.substr(colon + 1);
+            if (port.empty()) {
+                return fail("empty port");
+            }
+        }
+        // A DNS name (RFC 1123 §2.1 letters, digits, '-', '.') or an IPv4 address.
+        const bool name_chars = std::all_of(url.host.begin(), url.host.end(), [](char ch) {
+            return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+        });
+        if (url.host.empty() || url.host.size() > 253 || !name_chars) {
+            return fail("expected a host name, an IPv4 address or a bracketed IPv6 address");
+        }
+    }
+    if (!port.empty()) {
+        std::uint32_t p = 0;
+        const bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char ch) {
+                                return ch >= '0' && ch <= '9';
+                            });
+        if (digits) {
+            for (char ch : port) {
+                p = p * 10 + static_cast<std::uint32_t>(ch - '0');
+            }
+        }
+        if (!digits || p == 0 || p > 65535) {
+            return fail("expected a port 1-65535");
+        }
+        url.port = static_cast<std::uint16_t>(p);
+    }
+    while (path.ends_with('/')) {
+        path.remove_suffix(1);
+    }
+    if (std::any_of(path.begin(), path.end(), [](char ch) {
+            const auto u = static_cast<unsigned char>(ch);
+            return u <= 0x20 || u >= 0x7f;
+        })) {
+        return fail("expected a path of printable ASCII without spaces");
+    }
+    url.path = std::string(path);
+    return url;
+}
+
 Config default_config() {
     Config c;
     constexpr std::uint16_t kDefaultPort = 8080;
@@ -685,7 +1310,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& file) {
     try {
         root = toml::parse(text, file.string());
     } catch (const toml::parse_error& e) {
-        throw ConfigError(where(file, pos_of(e.source())) + ": " + std::string(e.description()));
+        throw ConfigError(where(file, pos_of(e.source())) + ": " +
+                          escape_controls(e.description()));
     }
     Locations loc;
     Config c = Parser(file).parse(root, loc);
@@ -724,5 +1350,41 @@ Config load_config(const std::filesystem::path& file) {
 }
 
 void validate(const Config& c) { check(c, nullptr); }
+
+std::vector<VipEntry> parse_vips_file(std::string_view text, const std::filesystem::path& file) {
+    toml::table root;
+    try {
+        root = toml::parse(text, file.string());
+    } catch (const toml::parse_error& e) {
+        throw ConfigError(where(file, pos_of(e.source())) + ": " +
+                          escape_controls(e.description()));
+    }
+    Locations loc;
+    // The built-in defaults are valid, so check() reports only what the [[vip]] tables add.
+    Config c = default_config();
+    c.source_file = file;
+    auto vips = Parser(file).parse_vips_only(root, c, loc);
+    check(c, &loc);
+    return vips;
+}
+
+std::vector<VipEntry> load_vips_file(const std::filesystem::path& file) {
+    const std::string name = file.string();
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    if (ec) {
+        throw ConfigError(name + ": cannot read: " + ec.message());
+    }
+    if (size > kMaxConfigBytes) {
+        throw ConfigError(name + ": cannot read: larger than " + std::to_string(kMaxConfigBytes) +
+                          " bytes");
+    }
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad() || !in.is_open()) {
+        throw ConfigError(name + ": cannot read: " + errno_text(errno));
+    }
+    return parse_vips_file(text, file);
+}
 
 }  // namespace vipportd::agent

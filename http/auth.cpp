@@ -1,101 +1,84 @@
 #include "http/auth.hpp"
 
-#include <cerrno>
-#include <cstdio>
-#include <fcntl.h>
 #include <stdexcept>
 #include <string>
-#include <system_error>
-#include <unistd.h>
 
-#include <sys/stat.h>
+#include "http/secret_file.hpp"
+#include "http/zstack_sessions.hpp"
 
 namespace vipportd::http {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-    constexpr std::string_view ws = " \t\r\n\f\v";
-    const auto first = s.find_first_not_of(ws);
-    if (first == std::string_view::npos) {
-        return {};
+constexpr std::string_view sha256_prefix = "sha256:";
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
     }
-    return s.substr(first, s.find_last_not_of(ws) - first + 1);
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
 }
 
-std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
-
-[[noreturn]] void fail_errno(const char* what, const std::filesystem::path& path, int err) {
-    throw std::runtime_error(std::string("token file ") + quoted(path) + ": " + what + ": " +
-                             std::system_category().message(err));
-}
-
-// Closes the descriptor on every path out of load().
-struct Fd {
-    int fd = -1;
-    ~Fd() {
-        if (fd >= 0) {
-            ::close(fd);
+// "sha256:" followed by exactly 64 hex digits (either case), as sha256sum prints a digest.
+std::optional<Sha256Digest> parse_digest(std::string_view hex) {
+    Sha256Digest d{};
+    if (hex.size() != d.size() * 2) {
+        return std::nullopt;
+    }
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        const int hi = hex_digit(hex[2 * i]);
+        const int lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return std::nullopt;
         }
+        d[i] = static_cast<std::uint8_t>(hi * 16 + lo);
     }
-};
+    return d;
+}
+
+std::shared_ptr<const Authenticator> with_keys(std::shared_ptr<const Authenticator> sessions,
+                                               const agent::AuthConfig& config) {
+    if (config.access_keys_file.empty()) {
+        return sessions;
+    }
+    return std::make_shared<const WithAccessKeys>(
+        std::move(sessions),
+        std::make_shared<const AccessKeyStore>(AccessKeyStore::load(config.access_keys_file)));
+}
 
 }  // namespace
 
 TokenFile TokenFile::parse(std::string_view text, const std::filesystem::path& origin) {
     std::vector<Sha256Digest> digests;
-    while (!text.empty()) {
-        const auto eol = text.find('\n');
-        const std::string_view line = trim(text.substr(0, eol));
-        text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
-        if (line.empty() || line.front() == '#') {
-            continue;
+    for_each_entry(text, [&](std::string_view line, std::size_t number) {
+        if (line.starts_with(sha256_prefix)) {
+            const auto d = parse_digest(line.substr(sha256_prefix.size()));
+            if (!d) {
+                throw std::runtime_error("token file '" + origin.string() + "': line " +
+                                         std::to_string(number) +
+                                         ": malformed digest (expected \"sha256:\" and 64 hex "
+                                         "digits, as printed by sha256sum)");
+            }
+            digests.push_back(*d);
+        } else {
+            digests.push_back(sha256(line));
         }
-        digests.push_back(sha256(line));
-    }
+    });
     if (digests.empty()) {
-        throw std::runtime_error("token file " + quoted(origin) +
-                                 ": contains no token (one token per line, '#' starts a comment)");
+        throw std::runtime_error("token file '" + origin.string() +
+                                 "': contains no token (one token per line, '#' starts a comment)");
     }
     return TokenFile(std::move(digests));
 }
 
 TokenFile TokenFile::load(const std::filesystem::path& path) {
-    // Open first, then fstat the descriptor: the checked file is the file that is read.
-    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
-    if (f.fd < 0) {
-        fail_errno("cannot open", path, errno);
-    }
-    struct stat st {};
-    if (::fstat(f.fd, &st) != 0) {
-        fail_errno("cannot stat", path, errno);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        throw std::runtime_error("token file " + quoted(path) + ": not a regular file");
-    }
-    if ((st.st_mode & 077) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        throw std::runtime_error("token file " + quoted(path) + ": mode " + mode +
-                                 " lets group or others access it; it must be 0600 or stricter "
-                                 "(chmod 600)");
-    }
-    std::string text;
-    char buf[4096];
-    for (;;) {
-        const ssize_t n = ::read(f.fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fail_errno("cannot read", path, errno);
-        }
-        if (n == 0) {
-            break;
-        }
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    return parse(text, path);
+    return parse(read_secret_file(path, "token file"), path);
 }
 
 bool TokenFile::accept(std::string_view session) const {
@@ -108,11 +91,50 @@ bool TokenFile::accept(std::string_view session) const {
     return matched != 0;
 }
 
+void TokenFile::check(const Credentials& credentials, Callback done) const {
+    const bool ok = credentials.scheme == Credentials::Scheme::oauth && accept(credentials.session);
+    done(ok ? AuthVerdict::accept() : AuthVerdict::reject());
+}
+
+WithAccessKeys::WithAccessKeys(std::shared_ptr<const Authenticator> sessions,
+                               std::shared_ptr<const AccessKeyStore> keys)
+    : sessions_(std::move(sessions)), keys_(std::move(keys)) {
+    if (!sessions_ || !keys_) {
+        throw std::invalid_argument("http::WithAccessKeys: sessions and keys are required");
+    }
+}
+
+void WithAccessKeys::check(const Credentials& credentials, Callback done) const {
+    if (credentials.scheme == Credentials::Scheme::access_key) {
+        return done(keys_->verify(credentials.access_key) ? AuthVerdict::accept()
+                                                          : AuthVerdict::reject());
+    }
+    sessions_->check(credentials, std::move(done));
+}
+
 std::shared_ptr<const Authenticator> make_authenticator(const agent::AuthConfig& config) {
-    if (config.mode == agent::AuthConfig::Mode::tokens) {
-        return std::make_shared<const TokenFile>(TokenFile::load(config.tokens_file));
+    switch (config.mode) {
+        case agent::AuthConfig::Mode::tokens:
+            return with_keys(std::make_shared<const TokenFile>(TokenFile::load(config.tokens_file)),
+                             config);
+        case agent::AuthConfig::Mode::zstack:
+            return with_keys(
+                std::make_shared<const ZStackSessions>(ZStackSessionsOptions::from(config)),
+                config);
+        case agent::AuthConfig::Mode::none:
+            break;
     }
     return std::make_shared<const AcceptAll>();
+}
+
+std::shared_ptr<const Authenticator> make_authenticator(const agent::AuthConfig& config,
+                                                        boost::asio::any_io_executor executor) {
+    if (config.mode == agent::AuthConfig::Mode::zstack) {
+        return with_keys(std::make_shared<const ZStackSessions>(ZStackSessionsOptions::from(config),
+                                                                std::move(executor)),
+                         config);
+    }
+    return make_authenticator(config);
 }
 
 }  // namespace vipportd::http

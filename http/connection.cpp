@@ -2,7 +2,8 @@
 
 namespace vipportd::http {
 
-// The production instantiation, compiled once here (the header declares it extern).
+// The production instantiations, compiled once here (the header declares them extern).
 template class Connection<boost::asio::ip::tcp::socket>;
+template class Connection<TlsStream>;
 
 }  // namespace vipportd::http

@@ -5,6 +5,8 @@
 // Routes:
 //   GET|HEAD /zstack/v1/vips/{uuid}/usedports?protocol=TCP|UDP   ZStack's APIGetVipUsedPortsMsg
 //   GET|HEAD /healthz                                             liveness, "ok", no auth
+//   GET|HEAD /readyz, /version, /metrics                          Observability (below); no
+//            token when Observability::open, else "Authorization: OAuth|Bearer <token>"
 //
 // Order of checks for usedports (zstack-api.md §17, vipportd's deliberate order):
 //   404 unknown path, 405 other method, 400 Authorization missing / not OAuth, 400 repeated scalar
@@ -15,8 +17,12 @@
 // in the query string at the point where parameters are collected. "Trimmed" means Java's
 // String.trim(): every byte <= 0x20 is removed from both ends.
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -30,6 +36,33 @@ namespace vipportd::http {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+/// One answered request, for request logs and metrics (Observability::on_response).
+struct RequestOutcome {
+    std::string_view route;   // fixed name: usedports, healthz, readyz, version, metrics, other
+    std::string_view method;  // client-supplied: escape before logging
+    std::string_view target;  // client-supplied: escape before logging
+    unsigned status = 0;
+    std::string_view reason;  // non-200: the body the client got (what was wrong); else empty
+    std::chrono::steady_clock::duration latency{};
+};
+
+/// The operational endpoints and request observation; every member is optional (an absent
+/// provider answers 404 on its route).
+struct Observability {
+    /// GET /readyz: (ready, JSON body); 200 when ready, else 503.
+    std::function<std::pair<bool, std::string>()> readiness;
+    /// GET /metrics: the Prometheus text exposition and its Content-Type.
+    std::function<std::string()> metrics;
+    std::string metrics_content_type = "text/plain; version=0.0.4; charset=utf-8";
+    /// GET /version: {"version":...}
+    std::string version;
+    /// True: the three routes need no token (loopback listeners by default, README
+    /// "Observability"); false: a token the Authenticator accepts.
+    bool open = true;
+    /// Called once per response, on the thread that produced it. Must not throw.
+    std::function<void(const RequestOutcome&)> on_response;
+};
 
 struct RouterDeps {
     std::shared_ptr<agent::SnapshotProvider> snapshots;
@@ -45,6 +78,8 @@ class Router {
 
     /// Throws std::invalid_argument when a dependency is missing.
     explicit Router(RouterDeps deps);
+    /// With the operational endpoints (/readyz, /version, /metrics) and request observation.
+    Router(RouterDeps deps, Observability observability);
 
     /// Answers req by calling done exactly once: synchronously for everything decided from the
     /// request alone, or later on the snapshot provider's thread when a snapshot is needed
@@ -55,6 +90,7 @@ class Router {
 
   private:
     RouterDeps deps_;
+    Observability observability_;
     std::shared_ptr<BodyCache> bodies_ = std::make_shared<BodyCache>();  // thread-safe
 };
 

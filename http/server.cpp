@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <chrono>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -7,31 +9,84 @@
 #include <system_error>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <spdlog/spdlog.h>
 
 #include "http/connection.hpp"
+#include "http/rate_limiter.hpp"
+#include "http/tls.hpp"
 
 namespace vipportd::http {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+tcp::endpoint to_asio(const agent::ListenEndpoint& e) {
+    if (e.address.family == agent::Family::v4) {
+        net::ip::address_v4::bytes_type b{};
+        std::copy_n(e.address.bytes.begin(), b.size(), b.begin());
+        return {net::ip::address_v4(b), e.port};
+    }
+    net::ip::address_v6::bytes_type b{};
+    std::copy_n(e.address.bytes.begin(), b.size(), b.begin());
+    return {net::ip::address_v6(b), e.port};
+}
+
+std::string to_string(const tcp::endpoint& e) {
+    std::ostringstream out;
+    out << e;  // "127.0.0.1:8080", "[::1]:8080"
+    return out.str();
+}
+
+}  // namespace
+
 // State shared by the server, its listeners and its connections; it outlives the Server object
 // while handlers still run.
 struct Server::Shared {
-    Shared(Router& r, ServerOptions o) : router(r), options(o) {}
+    Shared(Router& r, ServerOptions o)
+        : router(r),
+          options(std::move(o)),
+          rate_limiter(options.rate_limit_per_ip > 0
+                           ? std::make_shared<RateLimiter>(options.rate_limit_per_ip,
+                                                           options.rate_limit_burst)
+                           : nullptr) {}
+
+    // A connection is gone: forget it, and wake on_drained() waiters after the last one.
+    void erase(std::uint64_t id) {
+        std::vector<std::function<void()>> wake;
+        {
+            std::lock_guard lock(mutex);
+            connections.erase(id);
+            if (stopping && connections.empty()) {
+                wake.swap(drained_waiters);
+            }
+        }
+        // Called here rather than posted: the last connection may close while run() is
+        // returning, and a posted handler would then never run.
+        for (auto& f : wake) {
+            f();
+        }
+    }
 
     Router& router;
     const ServerOptions options;
+    const std::shared_ptr<RateLimiter> rate_limiter;  // null: no per-client limit
     std::atomic<bool> stopping{false};
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> refused_over_capacity{0};
+    std::atomic<std::uint64_t> accept_errors{0};
     mutable std::mutex mutex;
     std::unordered_map<std::uint64_t, std::weak_ptr<ConnectionBase>> connections;
+    std::vector<std::function<void()>> drained_waiters;  // under mutex
     std::uint64_t next_id = 0;
     bool at_capacity = false;  // under mutex
 };
@@ -61,8 +116,12 @@ struct Server::Listener : std::enable_shared_from_this<Server::Listener> {
         }
         if (ec) {
             // EMFILE, ENFILE, ENOBUFS...: accepting again at once would spin (style.md §4.9).
-            spdlog::warn("http: accept on {} failed: {}; retrying in {} ms", name, ec.message(),
-                         shared->options.accept_backoff.count());
+            // The pending connection stays in the listen backlog until an fd is free again.
+            shared->accept_errors.fetch_add(1);
+            if (failures++ == 0) {  // log the state change, not every retry
+                spdlog::warn("http: accept on {} failed: {}; retrying every {} ms", name,
+                             ec.message(), shared->options.accept_backoff.count());
+            }
             backoff.expires_after(shared->options.accept_backoff);
             backoff.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
                 if (!wait_ec && !self->shared->stopping) {
@@ -71,12 +130,18 @@ struct Server::Listener : std::enable_shared_from_this<Server::Listener> {
             });
             return;
         }
+        if (failures != 0) {
+            spdlog::info("http: accepting on {} again after {} failed attempts", name, failures);
+            failures = 0;
+        }
+        shared->accepted.fetch_add(1);
         start_connection(std::move(socket));
         accept();
     }
 
     void start_connection(tcp::socket socket) {
-        std::shared_ptr<Connection<tcp::socket>> conn;
+        std::shared_ptr<ConnectionBase> conn;
+        std::function<void()> run;
         {
             std::lock_guard lock(shared->mutex);
             if (shared->stopping) {  // stop() already collected the connections to shut down
@@ -90,6 +155,7 @@ struct Server::Listener : std::enable_shared_from_this<Server::Listener> {
                                  shared->connections.size(), name);
                 }
                 shared->at_capacity = true;
+                shared->refused_over_capacity.fetch_add(1);
                 boost::system::error_code ignored;
                 socket.close(ignored);
                 return;
@@ -99,14 +165,27 @@ struct Server::Listener : std::enable_shared_from_this<Server::Listener> {
                 shared->at_capacity = false;
             }
             const std::uint64_t id = shared->next_id++;
-            conn = std::make_shared<Connection<tcp::socket>>(std::move(socket), shared->router,
-                                                             shared->options, [s = shared, id] {
-                                                                 std::lock_guard inner(s->mutex);
-                                                                 s->connections.erase(id);
-                                                             });
+            boost::system::error_code ec;
+            const auto remote = socket.remote_endpoint(ec);  // ENOTCONN: already reset
+            PeerInfo peer{remote.address(), ec ? std::string("?") : to_string(remote),
+                          shared->rate_limiter};
+            auto on_destroy = [s = shared, id] { s->erase(id); };
+            if (tls) {
+                auto c = std::make_shared<Connection<TlsStream>>(
+                    TlsStream(std::move(socket), *tls), shared->router, shared->options,
+                    std::move(on_destroy), std::move(peer));
+                run = [c] { c->run(); };
+                conn = std::move(c);
+            } else {
+                auto c = std::make_shared<Connection<tcp::socket>>(
+                    std::move(socket), shared->router, shared->options, std::move(on_destroy),
+                    std::move(peer));
+                run = [c] { c->run(); };
+                conn = std::move(c);
+            }
             shared->connections.emplace(id, conn);
         }
-        conn->run();
+        run();
     }
 
     void close() {
@@ -119,35 +198,18 @@ struct Server::Listener : std::enable_shared_from_this<Server::Listener> {
     tcp::acceptor acceptor;
     net::steady_timer backoff;
     std::shared_ptr<Shared> shared;
-    std::string name;  // "127.0.0.1:8080" for messages
+    std::shared_ptr<net::ssl::context> tls;  // null: plain HTTP
+    std::string name;                        // "127.0.0.1:8080" for messages
+    std::uint64_t failures = 0;              // consecutive accept errors (acceptor strand)
 };
-
-namespace {
-
-tcp::endpoint to_asio(const agent::ListenEndpoint& e) {
-    if (e.address.family == agent::Family::v4) {
-        net::ip::address_v4::bytes_type b{};
-        std::copy_n(e.address.bytes.begin(), b.size(), b.begin());
-        return {net::ip::address_v4(b), e.port};
-    }
-    net::ip::address_v6::bytes_type b{};
-    std::copy_n(e.address.bytes.begin(), b.size(), b.begin());
-    return {net::ip::address_v6(b), e.port};
-}
-
-std::string to_string(const tcp::endpoint& e) {
-    std::ostringstream out;
-    out << e;  // "127.0.0.1:8080", "[::1]:8080"
-    return out.str();
-}
-
-}  // namespace
 
 Server::Server(net::io_context& ioc,
                const std::vector<agent::ListenEndpoint>& endpoints,
                Router& router,
                ServerOptions options)
-    : ioc_(ioc), endpoints_(endpoints), shared_(std::make_shared<Shared>(router, options)) {}
+    : ioc_(ioc),
+      endpoints_(endpoints),
+      shared_(std::make_shared<Shared>(router, std::move(options))) {}
 
 Server::~Server() { stop(); }
 
@@ -155,11 +217,18 @@ void Server::start() {
     if (!listeners_.empty()) {
         throw std::logic_error("http::Server::start called twice");
     }
+    std::shared_ptr<net::ssl::context> tls;
+    if (shared_->options.tls.enabled) {
+        tls = make_tls_context(shared_->options.tls);
+    }
     std::vector<std::shared_ptr<Listener>> listeners;
     std::vector<tcp::endpoint> bound;
     for (const auto& configured : endpoints_) {
         const tcp::endpoint ep = to_asio(configured);
         auto l = std::make_shared<Listener>(ioc_, shared_);
+        if (shared_->options.tls.applies_to(configured)) {
+            l->tls = tls;
+        }
         l->name = to_string(ep);
         boost::system::error_code ec;
         const auto check = [&](const char* step) {
@@ -202,6 +271,7 @@ void Server::stop() {
         net::post(l->acceptor.get_executor(), [l] { l->close(); });
     }
     std::vector<std::shared_ptr<ConnectionBase>> open;
+    std::vector<std::function<void()>> wake;
     {
         std::lock_guard lock(shared_->mutex);
         for (const auto& [id, weak] : shared_->connections) {
@@ -209,9 +279,15 @@ void Server::stop() {
                 open.push_back(std::move(c));
             }
         }
+        if (shared_->connections.empty()) {
+            wake.swap(shared_->drained_waiters);
+        }
     }
     for (const auto& c : open) {
         c->shutdown();
+    }
+    for (auto& f : wake) {
+        f();
     }
 }
 
@@ -220,6 +296,47 @@ std::vector<tcp::endpoint> Server::local_endpoints() const { return bound_; }
 std::size_t Server::connection_count() const {
     std::lock_guard lock(shared_->mutex);
     return shared_->connections.size();
+}
+
+void Server::on_drained(std::function<void()> f) {
+    {
+        std::lock_guard lock(shared_->mutex);
+        if (!shared_->stopping || !shared_->connections.empty()) {
+            shared_->drained_waiters.push_back(std::move(f));
+            return;
+        }
+    }
+    f();
+}
+
+Server::Stats Server::stats() const {
+    Stats s;
+    s.accepted = shared_->accepted.load();
+    s.refused_over_capacity = shared_->refused_over_capacity.load();
+    s.accept_errors = shared_->accept_errors.load();
+    s.rate_limited = shared_->rate_limiter ? shared_->rate_limiter->refused() : 0;
+    s.open = connection_count();
+    return s;
+}
+
+ServerOptions server_options(const agent::Config& config) {
+    using std::chrono::milliseconds;
+    const agent::HttpConfig& h = config.http;
+    ServerOptions o;
+    o.idle_timeout = milliseconds(h.idle_timeout_ms);
+    o.request_timeout = milliseconds(h.request_timeout_ms);
+    o.write_timeout = milliseconds(h.write_timeout_ms);
+    o.handshake_timeout = milliseconds(h.handshake_timeout_ms);
+    o.close_linger = milliseconds(h.close_linger_ms);
+    o.accept_backoff = milliseconds(h.accept_backoff_ms);
+    o.header_limit = h.header_limit;
+    o.target_limit = h.target_limit;
+    o.body_limit = h.body_limit;
+    o.max_connections = h.max_connections;
+    o.rate_limit_per_ip = h.rate_limit_per_ip;
+    o.rate_limit_burst = h.rate_limit_burst;
+    o.tls = config.tls;
+    return o;
 }
 
 }  // namespace vipportd::http

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -27,24 +29,44 @@ class Server {
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    /// Binds and listens on every endpoint (SO_REUSEADDR; IPV6_V6ONLY on IPv6 listeners, so
+    /// Loads the TLS context when options.tls is enabled (std::runtime_error naming the file),
+    /// binds and listens on every endpoint (SO_REUSEADDR; IPV6_V6ONLY on IPv6 listeners, so
     /// 127.0.0.1:P and [::1]:P coexist), then starts accepting. Port 0 picks a free port.
     /// Throws std::system_error naming the endpoint and the failed step; nothing stays bound then.
     /// Throws std::logic_error when called twice.
     void start();
 
-    /// Thread-safe, idempotent. Closes the listeners, closes idle keep-alive connections, and lets
-    /// requests in progress finish (their responses carry "Connection: close"). When the last
+    /// Thread-safe, idempotent. Closes the listeners, closes idle keep-alive connections and those
+    /// still in their TLS handshake, and lets requests in progress finish: a request being read
+    /// or handled is answered (with "Connection: close"), a response being written is written to
+    /// its end, and each then closes with a lingering close (at most close_linger). When the last
     /// connection is gone the server holds no work, so ioc.run() returns: a caller that wants a
-    /// grace period bounds it with its own timer and ioc.stop().
+    /// grace period bounds it with its own timer and ioc.stop() (on_drained() tells when).
     void stop();
 
     /// The bound addresses, in endpoint order (the real port when 0 was asked). Empty before
     /// start().
     [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
-    /// Connections currently open. Thread-safe.
+    /// Connections currently open (including those in their lingering close). Thread-safe.
     [[nodiscard]] std::size_t connection_count() const;
+
+    /// Thread-safe. Calls f once, as soon as stop() has been called and no connection is left:
+    /// on the thread where the last connection closed (an io thread), or inside on_drained() or
+    /// stop() when none is open by then. f must not block; posting to an executor or calling
+    /// ioc.stop() is fine. For a shutdown that waits for in-flight responses without polling
+    /// connection_count(); the caller still bounds the wait.
+    void on_drained(std::function<void()> f);
+
+    struct Stats {
+        std::uint64_t accepted = 0;               // connections accepted, served or not
+        std::uint64_t refused_over_capacity = 0;  // closed at accept: max_connections reached
+        std::uint64_t accept_errors = 0;          // failed accept(2) calls (EMFILE, ENFILE, ...)
+        std::uint64_t rate_limited = 0;           // requests answered 429
+        std::size_t open = 0;                     // connection_count()
+    };
+    /// Counters since start(), for /metrics. Thread-safe.
+    [[nodiscard]] Stats stats() const;
 
   private:
     struct Shared;

@@ -26,13 +26,11 @@ constexpr std::string_view kFile = "fuzz.toml";
     std::abort();
 }
 
-// TODO(lead): agent/config.cpp copies two texts into its messages unescaped: toml++'s parse
-// error description, which shows the offending input byte raw (`a = i` + LF gives "expected
-// 'inf', saw 'i<LF>'"), and TOML key names (`"a\nb" = 1` gives "key 'a<LF>b'"). A newline then
-// splits one error over two lines, and an ESC reaches the terminal of whoever runs
-// --check-config; values already go through quote(). Set this to true once both do: the
-// harness then also requires one "fuzz.toml..." error per line and no control bytes.
-constexpr bool kStrictMessages = false;
+// Strict: every line of a ConfigError starts with "fuzz.toml:" and holds no raw control byte.
+// agent/config.cpp escapes control bytes in toml++'s parse error descriptions (which show the
+// offending input byte: `a = i` + LF gives "saw 'i\x0a'") and in TOML key names (`"a\nb" = 1`
+// gives "key 'a\x0ab'"), as quote() does for values (tests/unit/agent/config_messages_test.cpp).
+constexpr bool kStrictMessages = true;
 
 void check_message(std::string_view msg) {
     if (!msg.starts_with(kFile) || msg.size() == kFile.size() || msg[kFile.size()] != ':') {

@@ -218,12 +218,11 @@ std::vector<SeenRequest> expected_requests(std::string_view input, const http::S
     return out;
 }
 
-// TODO(lead): Connection::reject() answers a HEAD whose header was read (413 for a body, 414
-// for a long target) with its plain-text body on the wire, which RFC 9112 §6.3 rules out for a
-// HEAD answer: a client reads those bytes as the start of the next response. Tolerated so that
-// fuzzing goes on (seeds corpus/http/finding_head_*); set to false once reject() clears the
-// body of a HEAD answer as the router does.
-constexpr bool kToleratedHeadRejectionBody = true;
+// Connection::reject() used to answer a HEAD whose header was read (413 for a body, 414 for a
+// long target) with its plain-text body on the wire, which RFC 9112 §6.3 rules out for a HEAD
+// answer: a client reads those bytes as the start of the next response (seeds
+// corpus/http/finding_head_*). Fixed: reject() sends the header only, so nothing is tolerated.
+constexpr bool kToleratedHeadRejectionBody = false;
 
 bool is_reject(bhttp::status s) {
     return s == bhttp::status::bad_request || s == bhttp::status::payload_too_large ||
@@ -234,6 +233,8 @@ bool is_router_status(bhttp::status s) {
     switch (s) {
         case bhttp::status::ok:
         case bhttp::status::bad_request:
+        case bhttp::status::unauthorized:  // /readyz, /version, /metrics without a token
+        case bhttp::status::forbidden:     // AccessKey Date outside the 15-minute window
         case bhttp::status::not_found:
         case bhttp::status::method_not_allowed:
         case bhttp::status::service_unavailable:

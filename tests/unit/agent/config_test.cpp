@@ -269,8 +269,8 @@ TEST(ConfigErrors, WrongTypes) {
         {with_lo("auth = \"none\"\n"),
          "t.toml:2:8: key 'auth': wrong type (expected a table ([auth]), got string \"none\")"},
         {with_lo("[auth]\nmode = true\n"),
-         "t.toml:3:8: key 'auth.mode': wrong type (expected one of \"none\", \"tokens\", got "
-         "boolean true)"},
+         "t.toml:3:8: key 'auth.mode': wrong type (expected one of \"none\", \"tokens\", "
+         "\"zstack\", got boolean true)"},
         {with_lo("[auth]\nmode = \"tokens\"\ntokens_file = 1\n"),
          "t.toml:4:15: key 'auth.tokens_file': wrong type (expected a path string, got integer "
          "1)"},
@@ -362,7 +362,7 @@ TEST(ConfigErrors, UnknownLogLevel) {
 TEST(ConfigErrors, BadEnumerationValues) {
     EXPECT_THAT(error_of(with_lo("[auth]\nmode = \"oauth\"\n")),
                 HasSubstr("t.toml:3:8: key 'auth.mode': bad value (expected one of \"none\", "
-                          "\"tokens\", got string \"oauth\")"));
+                          "\"tokens\", \"zstack\", got string \"oauth\")"));
     EXPECT_THAT(error_of(with_lo("[sources]\nnftables = \"yes\"\n")),
                 HasSubstr("t.toml:3:12: key 'sources.nftables': bad value"));
     EXPECT_THAT(error_of(with_lo("[sources]\niptables_legacy = \"required\"\n")),
@@ -474,15 +474,20 @@ TEST(ConfigErrors, DefaultAuthNoneOnWildcardListeners) {
                              "(/etc/vipportd/t.toml:1:27) are not"));
 }
 
+// Every top-level key, in the order unknown-key messages list them.
+constexpr std::string_view kTopLevelKeys =
+    "listen, http_threads, log_level, vip, auth, sources, http, tls, log_format, vips_dir, "
+    "shutdown_timeout, observability";
+
 TEST(ConfigErrors, AllFieldErrorsReportedInFileOrder) {
     const auto e = error_of(with_lo("zzz = 1\nhttp_threads = 0\naaa = 2\n"));
-    EXPECT_EQ(e,
-              "/etc/vipportd/t.toml:2:1: key 'zzz': unknown key (expected one of: listen, "
-              "http_threads, log_level, vip, auth, sources)\n"
-              "/etc/vipportd/t.toml:3:16: key 'http_threads': out of range (expected an integer "
-              "1-64, got integer 0)\n"
-              "/etc/vipportd/t.toml:4:1: key 'aaa': unknown key (expected one of: listen, "
-              "http_threads, log_level, vip, auth, sources)");
+    EXPECT_EQ(e, "/etc/vipportd/t.toml:2:1: key 'zzz': unknown key (expected one of: " +
+                     std::string(kTopLevelKeys) +
+                     ")\n"
+                     "/etc/vipportd/t.toml:3:16: key 'http_threads': out of range (expected an "
+                     "integer 1-64, got integer 0)\n"
+                     "/etc/vipportd/t.toml:4:1: key 'aaa': unknown key (expected one of: " +
+                     std::string(kTopLevelKeys) + ")");
 }
 
 TEST(ConfigErrors, TomlSyntaxErrorsCarryFileLineAndColumn) {

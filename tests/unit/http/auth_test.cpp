@@ -135,13 +135,136 @@ TEST(AcceptAll, AcceptsAnything) {
     EXPECT_TRUE(all.accept("whatever"));
 }
 
-TEST(MakeAuthenticator, FollowsTheMode) {
+// The verdict of a synchronous authenticator; fails the test if check() did not answer inline.
+AuthVerdict::Kind verdict_of(const Authenticator& a, const Credentials& c) {
+    int calls = 0;
+    AuthVerdict out;
+    a.check(c, [&](AuthVerdict v) {
+        ++calls;
+        out = std::move(v);
+    });
+    EXPECT_EQ(calls, 1);
+    return out.kind;
+}
+
+Credentials oauth(std::string session) {
+    Credentials c;
+    c.session = std::move(session);
+    return c;
+}
+
+Credentials access_key(std::string id, std::string signature, std::string string_to_sign) {
+    Credentials c;
+    c.scheme = Credentials::Scheme::access_key;
+    c.access_key = {std::move(id), std::move(signature), std::move(string_to_sign)};
+    return c;
+}
+
+using Kind = AuthVerdict::Kind;
+
+TEST(TokenFile, Sha256EntriesMatchTheTokenTheyDigest) {
+    // `printf %s secret-1 | sha256sum`; secret-2's digest in upper case, as some tools print it.
+    const auto file = TokenFile::parse(
+        "sha256:f7e7c36e458e80e6b6a2c67d0a9ec09bd718dadd7bfa8d6bf6e7ad526e46c2f7\n"
+        "sha256:F4B6BB6548129DACF11C1A9C4DFFFFEFD4AA6B21FCF4E9754CC03B731CBE7C25\n"
+        "plain-token\n",
+        "inline");
+    EXPECT_EQ(file.size(), 3U);
+    EXPECT_TRUE(file.accept("secret-1"));
+    EXPECT_TRUE(file.accept("secret-2"));
+    EXPECT_TRUE(file.accept("plain-token"));
+    EXPECT_FALSE(file.accept("secret-3"));
+    // A digest line holds no token: its own text is not accepted.
+    EXPECT_FALSE(
+        file.accept("sha256:f7e7c36e458e80e6b6a2c67d0a9ec09bd718dadd7bfa8d6bf6e7ad526e46c2f7"));
+    EXPECT_FALSE(file.accept("f7e7c36e458e80e6b6a2c67d0a9ec09bd718dadd7bfa8d6bf6e7ad526e46c2f7"));
+}
+
+TEST(TokenFile, Sha256EntryOfAKnownToken) {
+    // sha256("abc") (FIPS 180-2 appendix B.1).
+    const auto file = TokenFile::parse(
+        "# digest only\n"
+        "  sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD  \n",
+        "inline");
+    EXPECT_TRUE(file.accept("abc"));
+    EXPECT_FALSE(file.accept("abd"));
+    EXPECT_FALSE(file.accept(""));
+}
+
+TEST(TokenFile, MalformedSha256EntryNamesTheLine) {
+    for (const char* bad :
+         {"sha256:", "sha256:abc",
+          "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a",
+          "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015adff",
+          "sha256:ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}) {
+        try {
+            (void)TokenFile::parse(std::string("ok\n\n") + bad + "\n", "/etc/t");
+            ADD_FAILURE() << bad;
+        } catch (const std::runtime_error& e) {
+            EXPECT_EQ(std::string(e.what()),
+                      "token file '/etc/t': line 3: malformed digest (expected \"sha256:\" and 64 "
+                      "hex digits, as printed by sha256sum)")
+                << bad;
+        }
+    }
+}
+
+TEST(TokenFile, CheckAcceptsOnlyKnownOAuthSessions) {
+    const auto file = TokenFile::parse("good\n", "inline");
+    EXPECT_EQ(verdict_of(file, oauth("good")), Kind::accepted);
+    EXPECT_EQ(verdict_of(file, oauth("bad")), Kind::rejected);
+    // Without WithAccessKeys the AccessKey scheme is refused, even with a token as id.
+    EXPECT_EQ(verdict_of(file, access_key("good", "x", "GET\nd\n/v1")), Kind::rejected);
+}
+
+TEST(AcceptAll, CheckAcceptsEveryScheme) {
+    const AcceptAll all;
+    EXPECT_EQ(verdict_of(all, oauth("")), Kind::accepted);
+    EXPECT_EQ(verdict_of(all, access_key("id", "sig", "x")), Kind::accepted);
+}
+
+TEST(WithAccessKeys, RoutesEachSchemeToItsChecker) {
+    const auto keys =
+        std::make_shared<const AccessKeyStore>(AccessKeyStore::parse("AK1 secret-1\n", "inline"));
+    const WithAccessKeys both(std::make_shared<const TokenFile>(TokenFile::parse("tok\n", "i")),
+                              keys);
+    const std::string sts = "GET\nTue, 03 Jun 2008 11:05:30 GMT\n/v1/vips/x/usedports";
+    EXPECT_EQ(verdict_of(both, oauth("tok")), Kind::accepted);
+    EXPECT_EQ(verdict_of(both, oauth("AK1")), Kind::rejected);
+    EXPECT_EQ(verdict_of(both, access_key("AK1", hmac_sha1_base64("secret-1", sts), sts)),
+              Kind::accepted);
+    EXPECT_EQ(verdict_of(both, access_key("AK1", hmac_sha1_base64("secret-2", sts), sts)),
+              Kind::rejected);
+    EXPECT_THROW(WithAccessKeys(nullptr, keys), std::invalid_argument);
+}
+
+TEST_F(TokenFileTest, MakeAuthenticatorFollowsTheMode) {
     agent::AuthConfig none;
-    EXPECT_TRUE(make_authenticator(none)->accept("anything"));
+    EXPECT_EQ(verdict_of(*make_authenticator(none), oauth("anything")), Kind::accepted);
+
     agent::AuthConfig tokens;
     tokens.mode = agent::AuthConfig::Mode::tokens;
     tokens.tokens_file = "/nonexistent/vipportd/tokens";
     EXPECT_THROW(make_authenticator(tokens), std::runtime_error);
+
+    tokens.tokens_file = write("tokens", "tok\n", 0600);
+    const auto plain = make_authenticator(tokens);
+    EXPECT_EQ(verdict_of(*plain, oauth("tok")), Kind::accepted);
+    EXPECT_EQ(verdict_of(*plain, access_key("AK1", "sig", "s")), Kind::rejected);
+
+    // With access_keys_file: the AccessKey scheme as well; an unsafe file is refused.
+    tokens.access_keys_file = write("keys", "AK1 s3cret\n", 0600);
+    const auto both = make_authenticator(tokens);
+    EXPECT_EQ(verdict_of(*both, oauth("tok")), Kind::accepted);
+    EXPECT_EQ(verdict_of(*both, access_key("AK1", hmac_sha1_base64("s3cret", "s"), "s")),
+              Kind::accepted);
+    tokens.access_keys_file = write("keys-open", "AK1 s3cret\n", 0640);
+    EXPECT_THROW(make_authenticator(tokens), std::runtime_error);
+
+    agent::AuthConfig zstack;
+    zstack.mode = agent::AuthConfig::Mode::zstack;
+    zstack.management_node = "ftp://node";
+    EXPECT_THROW(make_authenticator(zstack), std::invalid_argument);
 }
 
 }  // namespace

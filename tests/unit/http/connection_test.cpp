@@ -238,9 +238,13 @@ TEST_F(ConnectionTest, IdleTimeoutClosesAWaitingConnection) {
     EXPECT_EQ(out[0].body(), "ok");
 }
 
-TEST_F(ConnectionTest, RequestTimeoutClosesASlowRequest) {
+TEST_F(ConnectionTest, RequestTimeoutAnswers408ToASlowRequest) {
     options.request_timeout = std::chrono::milliseconds(30);
-    EXPECT_EQ(serve("GET /healthz HTTP/1.1\r\nHost: slow", /*keep_open=*/true), "");
+    const auto out =
+        parse_responses(serve("GET /healthz HTTP/1.1\r\nHost: slow", /*keep_open=*/true));
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_EQ(out[0].result(), bhttp::status::request_timeout);
+    EXPECT_FALSE(out[0].keep_alive());
 }
 
 TEST_F(ConnectionTest, IdleTimeoutIsNotTheRequestTimeout) {

@@ -100,5 +100,27 @@ TEST_F(RouterGzip, ErrorsAreNeverCompressed) {
     EXPECT_EQ(r.count(bhttp::field::content_encoding), 0u);
 }
 
+TEST_F(RouterGzip, OneRouterKeepsSchemaAndPlainAnswersApart) {
+    // The body cache is per router: the same uuid and ports with and without X-JSON-Schema
+    // are two different bodies.
+    Router router(RouterDeps{provider, [] { return test::sample_registry(); },
+                             std::make_shared<AcceptAll>()});
+    const auto ask = [&](bool schema) {
+        Request req = test::get("/zstack/v1/vips/vip-1/usedports?protocol=TCP");
+        if (schema) {
+            req.set("X-JSON-Schema", "true");
+        }
+        std::optional<Response> out;
+        router.handle(std::move(req), [&](Response r) { out = std::move(r); });
+        return out ? out->body() : std::string();
+    };
+    const std::string plain = ask(false);
+    const std::string schema = ask(true);
+    EXPECT_EQ(plain.find("\"schema\""), std::string::npos);
+    EXPECT_EQ(schema.rfind("{\"schema\":", 0), 0u);
+    EXPECT_EQ(ask(false), plain);
+    EXPECT_EQ(ask(true), schema);
+}
+
 }  // namespace
 }  // namespace vipportd::http

@@ -331,7 +331,7 @@ TEST_F(RouterTest, MissingAuthorizationIs400) {
 }
 
 TEST_F(RouterTest, NonOAuthAuthorizationIs400) {
-    for (const char* value : {"Bearer token-1", "ZStack AK:signature", "oauth token-1", "OAut",
+    for (const char* value : {"Bearer token-1", "zstack AK:signature", "oauth token-1", "OAut",
                               "Basic dXNlcjpwYXNz", " "}) {
         auto req = get(std::string(base) + "?protocol=TCP", value);
         expect_plain(call(std::move(req)), bhttp::status::bad_request,
