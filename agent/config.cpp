@@ -716,14 +716,7 @@ class Parser {
                 }
             } else if (key == "vips_dir") {
                 loc.vips_dir = pos_of(v.source());
-                if (auto s = string(v, "vips_dir", "a path string")) {
-                    if (s->empty()) {
-                        err_.add(loc.vips_dir, "vips_dir",
-                                 "empty path (expected an absolute path, got \"\")");
-                    } else {
-                        c.vips_dir = std::filesystem::path(std::string(*s));
-                    }
-                }
+                path(v, "vips_dir", loc.vips_dir, c.vips_dir);
             } else if (key == "shutdown_timeout") {
                 loc.shutdown_timeout = pos_of(v.source());
                 parse_shutdown_timeout(v, c);
@@ -778,6 +771,21 @@ class Parser {
         }
         wrong_type(v, key, expected);
         return std::nullopt;
+    }
+
+    /// A non-empty path string stored into out (absoluteness is checked later, by validate()),
+    /// or an error recorded at at.
+    void path(const toml::node& v,
+              const std::string& key,
+              const Pos& at,
+              std::filesystem::path& out) {
+        if (auto s = string(v, key, "a path string")) {
+            if (s->empty()) {
+                err_.add(at, key, "empty path (expected an absolute path, got \"\")");
+            } else {
+                out = std::filesystem::path(std::string(*s));
+            }
+        }
     }
 
     /// One of `names`; the index into it, or nullopt after recording an error.
@@ -912,24 +920,10 @@ class Parser {
                 }
             } else if (k.str() == "tokens_file") {
                 loc.tokens_file = pos_of(val.source());
-                if (auto s = string(val, "auth.tokens_file", "a path string")) {
-                    if (s->empty()) {
-                        err_.add(loc.tokens_file, "auth.tokens_file",
-                                 "empty path (expected an absolute path, got \"\")");
-                    } else {
-                        c.auth.tokens_file = std::filesystem::path(std::string(*s));
-                    }
-                }
+                path(val, "auth.tokens_file", loc.tokens_file, c.auth.tokens_file);
             } else if (k.str() == "access_keys_file") {
                 loc.access_keys_file = pos_of(val.source());
-                if (auto s = string(val, "auth.access_keys_file", "a path string")) {
-                    if (s->empty()) {
-                        err_.add(loc.access_keys_file, "auth.access_keys_file",
-                                 "empty path (expected an absolute path, got \"\")");
-                    } else {
-                        c.auth.access_keys_file = std::filesystem::path(std::string(*s));
-                    }
-                }
+                path(val, "auth.access_keys_file", loc.access_keys_file, c.auth.access_keys_file);
             } else if (k.str() == "management_node") {
                 loc.management_node = pos_of(val.source());
                 if (auto s = string(val, "auth.management_node", "a URL string")) {
@@ -1052,17 +1046,10 @@ class Parser {
         auto& pos = loc.http_tls;
         pos.tls = pos_of(t->source());
         c.tls.enabled = true;
-        const auto path = [&](const toml::node& val, std::string_view name,
-                              std::filesystem::path& out, Pos& at) {
+        const auto tls_path = [&](const toml::node& val, std::string_view name,
+                                  std::filesystem::path& out, Pos& at) {
             at = pos_of(val.source());
-            const std::string key = "tls." + std::string(name);
-            if (auto s = string(val, key, "a path string")) {
-                if (s->empty()) {
-                    err_.add(at, key, "empty path (expected an absolute path, got \"\")");
-                } else {
-                    out = std::filesystem::path(std::string(*s));
-                }
-            }
+            path(val, "tls." + std::string(name), at, out);
         };
         for (auto&& [k, val] : *t) {
             if (k.str() == "enabled") {
@@ -1073,11 +1060,11 @@ class Parser {
                     wrong_type(val, "tls.enabled", "a boolean (true or false)");
                 }
             } else if (k.str() == "cert_file") {
-                path(val, "cert_file", c.tls.cert_file, pos.cert_file);
+                tls_path(val, "cert_file", c.tls.cert_file, pos.cert_file);
             } else if (k.str() == "key_file") {
-                path(val, "key_file", c.tls.key_file, pos.key_file);
+                tls_path(val, "key_file", c.tls.key_file, pos.key_file);
             } else if (k.str() == "client_ca_file") {
-                path(val, "client_ca_file", c.tls.client_ca_file, pos.client_ca_file);
+                tls_path(val, "client_ca_file", c.tls.client_ca_file, pos.client_ca_file);
             } else if (k.str() == "allowed_subjects") {
                 pos.allowed_subjects = pos_of(val.source());
                 const auto* arr = val.as_array();

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "http/java_text.hpp"
 #include "http/secret_file.hpp"
 
 namespace vipportd::http {
@@ -15,17 +16,6 @@ namespace vipportd::http {
 namespace {
 
 constexpr std::string_view scheme = "ZStack";  // RestConstants.HEADER_ACCESSKEY
-
-// Java's String.trim(): strips every char <= U+0020.
-std::string_view java_trim(std::string_view s) {
-    while (!s.empty() && static_cast<unsigned char>(s.front()) <= 0x20) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && static_cast<unsigned char>(s.back()) <= 0x20) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 // Java's s.split(":"): every ':' separates, then trailing empty fields are removed.
 std::vector<std::string_view> java_split_colon(std::string_view s) {

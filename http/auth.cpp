@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "http/java_text.hpp"
 #include "http/secret_file.hpp"
 #include "http/zstack_sessions.hpp"
 
@@ -11,19 +12,6 @@ namespace vipportd::http {
 namespace {
 
 constexpr std::string_view sha256_prefix = "sha256:";
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 // "sha256:" followed by exactly 64 hex digits (either case), as sha256sum prints a digest.
 std::optional<Sha256Digest> parse_digest(std::string_view hex) {

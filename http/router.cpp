@@ -14,6 +14,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "http/gzip.hpp"
+#include "http/java_text.hpp"
 #include "http/zstack.hpp"
 
 namespace vipportd::http {
@@ -69,30 +70,6 @@ std::string json_quote(std::string_view s) {
     return out;
 }
 
-// Java's String.trim(): strips every char <= U+0020 (APIMessage.validate trims string fields).
-std::string_view java_trim(std::string_view s) {
-    while (!s.empty() && static_cast<unsigned char>(s.front()) <= 0x20) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && static_cast<unsigned char>(s.back()) <= 0x20) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // RFC 3986 §2.1 percent-decoding; '+' means space only in the query (HTML form encoding).
 // nullopt when a '%' is not followed by two hex digits.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
@@ -104,8 +81,8 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
             if (i + 2 >= s.size()) {
                 return std::nullopt;
             }
-            const int hi = hex_value(s[i + 1]);
-            const int lo = hex_value(s[i + 2]);
+            const int hi = hex_digit(s[i + 1]);
+            const int lo = hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0) {
                 return std::nullopt;
             }
