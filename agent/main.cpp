@@ -404,7 +404,7 @@ class Daemon {
             obs.on_response = [this](const http::RequestOutcome& o) { on_response(o); };
             routers_.push_back(std::make_unique<http::Router>(std::move(deps), std::move(obs)));
             servers_.push_back(std::make_unique<http::Server>(ioc_, groups[g], *routers_.back(),
-                                                              http::server_options(config_)));
+                                                              server_options()));
             servers_.back()->start();
             for (const auto& ep : servers_.back()->local_endpoints()) {
                 spdlog::info("listening on {}{}",
@@ -554,6 +554,14 @@ class Daemon {
         }
         metrics_->set_open_connections(open);
         return metrics_->render();
+    }
+
+    // The [http]/[tls] options, with the connection-level answers (400, 408, 413, 414, 431, 429)
+    // logged and counted like the router's.
+    [[nodiscard]] http::ServerOptions server_options() const {
+        http::ServerOptions options = http::server_options(config_);
+        options.on_reject = [this](const http::RequestOutcome& o) { on_response(o); };
+        return options;
     }
 
     void on_response(const http::RequestOutcome& o) const {

@@ -411,6 +411,28 @@ class Connection final : public ConnectionBase,
         close();  // idle keep-alive: nothing was asked, nothing is owed; others: give up
     }
 
+    // Tells options_.on_reject about an answer the router never saw, with what is known of the
+    // request (method and target once the request line was parsed).
+    void report_reject(boost::beast::http::status status,
+                       std::string_view reason,
+                       const Request* req = nullptr) {
+        if (!options_.on_reject) {
+            return;
+        }
+        RequestOutcome o;
+        o.route = "other";
+        if (req != nullptr) {
+            o.method = req->method_string();
+            o.target = req->target();
+        } else if (parser_ && !parser_->get().method_string().empty()) {
+            o.method = parser_->get().method_string();
+            o.target = parser_->get().target();
+        }
+        o.status = static_cast<unsigned>(status);
+        o.reason = reason;
+        options_.on_reject(o);
+    }
+
     // Parser-level errors and timeouts: a plain-text answer, then close (the stream position is
     // unknown).
     void reject(boost::beast::http::status status, std::string body) {
@@ -432,6 +454,7 @@ class Connection final : public ConnectionBase,
             head = start == "HEAD ";
         }
         stopping_connection_ = true;
+        report_reject(status, body);
         Response res = plain_response(status, version, false, std::move(body));
         if (head) {
             // A HEAD answer ends with its header (RFC 9112 §6.3): body bytes would be read as
@@ -456,8 +479,10 @@ class Connection final : public ConnectionBase,
                 peer_.rate_limiter->acquire(peer_.address, std::chrono::steady_clock::now());
             if (!verdict.allowed) {
                 const auto secs = std::to_string(verdict.retry_after.count());
+                std::string text = "too many requests; retry after " + secs + " s";
+                report_reject(bhttp::status::too_many_requests, text, &req);
                 Response res = plain_response(bhttp::status::too_many_requests, version, keep_alive,
-                                              "too many requests; retry after " + secs + " s");
+                                              std::move(text));
                 res.set(bhttp::field::retry_after, secs);  // RFC 9110 §10.2.3, delay-seconds
                 if (req.method() == bhttp::verb::head) {
                     res.body().clear();  // Content-Length stays that of the GET answer

@@ -5,10 +5,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "agent/config.hpp"
 
 namespace vipportd::http {
+
+struct RequestOutcome;  // http/router.hpp
 
 struct ServerOptions {
     /// Keep-alive: how long a connection may wait for the first byte of its next request. Expiry
@@ -42,6 +45,10 @@ struct ServerOptions {
     std::uint32_t rate_limit_burst = 20;
     /// TLS on some or all listeners (tls.enabled false: plain HTTP everywhere).
     agent::TlsConfig tls;
+    /// Called once for every answer the connection gives without the router (400, 408, 413,
+    /// 414, 431, 429), on the connection's strand, route "other": what the router's
+    /// Observability::on_response does for its own answers (logging, metrics).
+    std::function<void(const RequestOutcome&)> on_reject;
 };
 
 /// The options a configuration asks for ([http] and [tls]; the rest keeps its defaults).

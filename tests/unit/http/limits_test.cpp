@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -209,6 +210,35 @@ TEST_F(LimitsTest, RateLimitAnswers429WithRetryAfterAndKeepsTheConnection) {
     EXPECT_TRUE(raw.ends_with("\r\n\r\n"));  // the HEAD's 429 has no body on the wire
     EXPECT_EQ(provider->calls, 1);           // refused requests never reach the router
     EXPECT_EQ(peer.rate_limiter->refused(), 2U);
+}
+
+TEST_F(LimitsTest, ConnectionLevelAnswersAreReportedOnceEach) {
+    // What the daemon logs and counts for answers the router never sees (issue: every non-200
+    // outcome logged once with its reason).
+    std::vector<std::tuple<unsigned, std::string, std::string, std::string>> seen;
+    options.on_reject = [&](const RequestOutcome& o) {
+        EXPECT_EQ(o.route, "other");
+        seen.emplace_back(o.status, std::string(o.method), std::string(o.target),
+                          std::string(o.reason));
+    };
+    (void)serve("GET /" + std::string(5000, 'x') + " HTTP/1.1\r\n\r\n");
+    (void)serve("GET /healthz HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+    (void)serve("GET /healthz HTTP/1.1\r\nX-Pad: " + std::string(9000, 'a') + "\r\n\r\n");
+    (void)serve("NOT HTTP\r\n\r\n");
+    PeerInfo peer{net::ip::make_address("192.0.2.8"), "192.0.2.8:1",
+                  std::make_shared<RateLimiter>(0.1, 1)};
+    (void)serve(healthz_request + healthz_request, false, peer);
+    ASSERT_EQ(seen.size(), 5U);
+    EXPECT_EQ(std::get<0>(seen[0]), 414U);
+    EXPECT_EQ(std::get<1>(seen[0]), "GET");
+    EXPECT_EQ(std::get<0>(seen[1]), 413U);
+    EXPECT_EQ(std::get<2>(seen[1]), "/healthz");
+    EXPECT_EQ(std::get<3>(seen[1]), "a GET or HEAD request must not have a body");
+    EXPECT_EQ(std::get<0>(seen[2]), 431U);
+    EXPECT_EQ(std::get<0>(seen[3]), 400U);
+    EXPECT_EQ(std::get<0>(seen[4]), 429U);
+    EXPECT_EQ(std::get<1>(seen[4]), "GET");
+    EXPECT_EQ(std::get<3>(seen[4]), "too many requests; retry after 10 s");
 }
 
 TEST_F(LimitsTest, LongPipelinedBurstIsServedInOrderOneAtATime) {
