@@ -319,11 +319,6 @@ class Daemon {
     int run() {
         spdlog::info("vipportd {} starting: {} config={}", VIPPORTD_VERSION, describe(config_),
                      config_path());
-        if (!agent::systemd::listen_fds(::getpid()).empty()) {
-            spdlog::warn(
-                "socket activation (LISTEN_FDS) is not supported yet; binding the "
-                "configured listeners instead");
-        }
         if (notifier_.enabled()) {
             spdlog::debug("systemd notifications to {}", notifier_.address());
         }
@@ -385,8 +380,20 @@ class Daemon {
         // ([observability] auth): loopback and other listeners get separate routers.
         using ObsAuth = agent::ObservabilityConfig::Auth;
         std::vector<agent::ListenEndpoint> groups[2];  // [0] loopback, [1] others
-        for (const auto& l : config_.listen) {
-            groups[l.is_loopback() ? 0 : 1].push_back(l);
+        std::vector<int> inherited[2];                 // socket activation: fds, same grouping
+        const auto passed = agent::systemd::listen_fds(::getpid());
+        for (const auto& f : passed) {
+            const auto ep = http::Server::inherited_endpoint(f.fd);  // throws: not a listener
+            groups[ep.is_loopback() ? 0 : 1].push_back(ep);
+            inherited[ep.is_loopback() ? 0 : 1].push_back(f.fd);
+        }
+        if (!passed.empty()) {
+            spdlog::info("socket activation: {} listener(s) from systemd; 'listen' is not used",
+                         passed.size());
+        } else {
+            for (const auto& l : config_.listen) {
+                groups[l.is_loopback() ? 0 : 1].push_back(l);
+            }
         }
         for (int g = 0; g < 2; ++g) {
             if (groups[g].empty()) {
@@ -405,7 +412,11 @@ class Daemon {
             routers_.push_back(std::make_unique<http::Router>(std::move(deps), std::move(obs)));
             servers_.push_back(std::make_unique<http::Server>(ioc_, groups[g], *routers_.back(),
                                                               server_options()));
-            servers_.back()->start();
+            if (inherited[g].empty()) {
+                servers_.back()->start();
+            } else {
+                servers_.back()->start(inherited[g]);
+            }
             for (const auto& ep : servers_.back()->local_endpoints()) {
                 spdlog::info("listening on {}{}",
                              ep.address().is_v6()

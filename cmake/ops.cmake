@@ -21,7 +21,8 @@ set(VIPPORTD_UNITDIR lib/systemd/system)
 # The unit and the documentation name /etc/vipportd whatever the prefix.
 set(VIPPORTD_CONFDIR /etc/vipportd CACHE PATH "Where vipportd.toml goes")
 install(TARGETS vipportd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd.service DESTINATION ${VIPPORTD_UNITDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd.service ${PROJECT_SOURCE_DIR}/systemd/vipportd.socket
+    DESTINATION ${VIPPORTD_UNITDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd.sysusers
     DESTINATION lib/sysusers.d RENAME vipportd.conf)
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd.tmpfiles

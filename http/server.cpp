@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -11,13 +12,16 @@
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include "http/connection.hpp"
 #include "http/rate_limiter.hpp"
@@ -254,6 +258,78 @@ void Server::start() {
         bound.push_back(l->acceptor.local_endpoint(ec));
         check("getsockname");
         l->name = to_string(bound.back());
+        listeners.push_back(std::move(l));
+    }
+    listeners_ = std::move(listeners);
+    bound_ = std::move(bound);
+    for (const auto& l : listeners_) {
+        net::post(l->acceptor.get_executor(), [l] { l->accept(); });
+    }
+}
+
+agent::ListenEndpoint Server::inherited_endpoint(int fd) {
+    const auto fail = [fd](int err, const std::string& what) {
+        throw std::system_error(err, std::generic_category(),
+                                "inherited descriptor " + std::to_string(fd) + ": " + what);
+    };
+    int value = 0;
+    socklen_t len = sizeof(value);
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0) {
+        fail(errno, "getsockopt(SO_TYPE)");
+    }
+    if (value != SOCK_STREAM) {
+        fail(ENOTSUP, "not a stream socket");
+    }
+    len = sizeof(value);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 || value == 0) {
+        fail(EINVAL, "not a listening socket (systemd: ListenStream= with Accept=no)");
+    }
+    sockaddr_storage ss{};
+    len = sizeof(ss);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        fail(errno, "getsockname");
+    }
+    agent::ListenEndpoint ep;
+    if (ss.ss_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+        ep.address = agent::InetAddress::from_bytes(
+            agent::Family::v4, reinterpret_cast<const std::uint8_t*>(&in->sin_addr));
+        ep.port = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+        ep.address = agent::InetAddress::from_bytes(
+            agent::Family::v6, reinterpret_cast<const std::uint8_t*>(&in6->sin6_addr));
+        ep.port = ntohs(in6->sin6_port);
+    } else {
+        fail(EAFNOSUPPORT, "not an IPv4 or IPv6 socket");
+    }
+    return ep;
+}
+
+void Server::start(const std::vector<int>& fds) {
+    if (!listeners_.empty()) {
+        throw std::logic_error("http::Server::start called twice");
+    }
+    std::shared_ptr<net::ssl::context> tls;
+    if (shared_->options.tls.enabled) {
+        tls = make_tls_context(shared_->options.tls);
+    }
+    std::vector<std::shared_ptr<Listener>> listeners;
+    std::vector<tcp::endpoint> bound;
+    for (const int fd : fds) {
+        const agent::ListenEndpoint configured = inherited_endpoint(fd);
+        const tcp::endpoint ep = to_asio(configured);
+        auto l = std::make_shared<Listener>(ioc_, shared_);
+        if (shared_->options.tls.applies_to(configured)) {
+            l->tls = tls;
+        }
+        boost::system::error_code ec;
+        l->acceptor.assign(ep.protocol(), fd, ec);
+        if (ec) {
+            throw std::system_error(ec, "inherited descriptor " + std::to_string(fd));
+        }
+        bound.push_back(ep);
+        l->name = to_string(ep);
         listeners.push_back(std::move(l));
     }
     listeners_ = std::move(listeners);

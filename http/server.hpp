@@ -35,6 +35,14 @@ class Server {
     /// Throws std::system_error naming the endpoint and the failed step; nothing stays bound then.
     /// Throws std::logic_error when called twice.
     void start();
+    /// Socket activation (sd_listen_fds(3)): serves on listening sockets someone else opened,
+    /// instead of binding the configured endpoints. Takes ownership of fds. Throws
+    /// std::system_error naming the descriptor when one is not a listening TCP socket; then
+    /// nothing is served.
+    void start(const std::vector<int>& fds);
+    /// The address an inherited listening socket is bound to; throws std::system_error when fd
+    /// is not a listening TCP/IPv4 or TCP/IPv6 socket.
+    [[nodiscard]] static agent::ListenEndpoint inherited_endpoint(int fd);
 
     /// Thread-safe, idempotent. Closes the listeners, closes idle keep-alive connections and those
     /// still in their TLS handshake, and lets requests in progress finish: a request being read

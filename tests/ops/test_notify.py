@@ -28,9 +28,14 @@ for abstract in (True, False):
             break
         # Ordering: by the time READY=1 is sent, the listener is bound and the first scan has
         # been logged (source=sockets ok comes from the first snapshot).
+        # The daemon writes those lines to stderr before it sends READY=1; stderr reaches this
+        # test through a pipe and a reader thread, a second channel that may lag the datagram
+        # by a moment, so wait briefly for lines that are already written.
+        bound = d.wait_log("listening on 127.0.0.1:", timeout=2)
+        scanned = d.wait_log("source=sockets ok", timeout=2)
         log = d.log_text()
-        check(f"{kind}: listener bound before READY=1", "listening on 127.0.0.1:" in log, log)
-        check(f"{kind}: first snapshot before READY=1", "source=sockets ok" in log, log)
+        check(f"{kind}: listener bound before READY=1", bound is not None, log)
+        check(f"{kind}: first snapshot before READY=1", scanned is not None, log)
         check(f"{kind}: no READY=1 before it", all("READY=1" not in m.split("\n")
                                                   for m in notify.messages[:-1]),
               str(notify.messages))

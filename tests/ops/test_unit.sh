@@ -22,6 +22,15 @@ else
     printf '%s\n' "$out" | sed 's/^/     /'
     fail=1
 fi
+cp "$root/systemd/vipportd.socket" "$tmp/"
+if out=$(systemd-analyze verify "$tmp/vipportd.socket" "$tmp/vipportd.service" 2>&1) &&
+    [[ -z $out ]]; then
+    echo "ok   systemd-analyze verify vipportd.socket is clean"
+else
+    echo "FAIL systemd-analyze verify vipportd.socket:"
+    printf '%s\n' "$out" | sed 's/^/     /'
+    fail=1
+fi
 out=$(systemd-analyze security --offline=true --no-pager "$unit" 2>&1)
 score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for vipportd.service: \([0-9.]*\).*/\1/p')
 if [[ -n $score ]] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
