@@ -1,8 +1,10 @@
 #pragma once
 // Shared fakes for the http unit tests: snapshot providers and request builders.
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -10,9 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "agent/config.hpp"
 #include "agent/model.hpp"
 #include "agent/snapshot_service.hpp"
 #include "agent/vip_registry.hpp"
@@ -117,5 +121,37 @@ inline Request get(std::string target, std::string authorization = "OAuth token-
     }
     return req;
 }
+
+/// A listener address for a loopback server test (port 0: the kernel picks one).
+inline agent::ListenEndpoint endpoint(std::string_view address, std::uint16_t port = 0) {
+    return agent::ListenEndpoint{ip(address), port};
+}
+
+/// Runs ioc on a thread; join() insists that run() returns on its own within a deadline.
+class IoThread {
+  public:
+    explicit IoThread(boost::asio::io_context& ioc)
+        : ioc_(ioc), done_(std::async(std::launch::async, [&ioc] { ioc.run(); })) {}
+    ~IoThread() {
+        if (done_.valid()) {
+            ioc_.stop();
+            done_.wait();
+        }
+    }
+    IoThread(const IoThread&) = delete;
+    IoThread& operator=(const IoThread&) = delete;
+    bool join(std::chrono::seconds limit = std::chrono::seconds(10)) {
+        const bool returned = done_.wait_for(limit) == std::future_status::ready;
+        if (!returned) {
+            ioc_.stop();
+        }
+        done_.get();
+        return returned;
+    }
+
+  private:
+    boost::asio::io_context& ioc_;
+    std::future<void> done_;
+};
 
 }  // namespace vipportd::http::test

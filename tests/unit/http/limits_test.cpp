@@ -32,6 +32,8 @@ namespace vipportd::http {
 namespace {
 
 namespace net = boost::asio;
+using test::endpoint;
+using test::IoThread;
 namespace bhttp = boost::beast::http;
 namespace bt = boost::beast::test;
 using tcp = net::ip::tcp;
@@ -335,34 +337,6 @@ TEST(RateLimiterTest, RejectsNonsense) {
 }
 
 // --- loopback server ----------------------------------------------------------------------
-
-agent::ListenEndpoint endpoint(std::string_view address, std::uint16_t port = 0) {
-    return agent::ListenEndpoint{test::ip(address), port};
-}
-
-class IoThread {
-  public:
-    explicit IoThread(net::io_context& ioc)
-        : ioc_(ioc), done_(std::async(std::launch::async, [&ioc] { ioc.run(); })) {}
-    ~IoThread() {
-        if (done_.valid()) {
-            ioc_.stop();
-            done_.wait();
-        }
-    }
-    bool join(std::chrono::seconds limit = std::chrono::seconds(10)) {
-        const bool returned = done_.wait_for(limit) == std::future_status::ready;
-        if (!returned) {
-            ioc_.stop();
-        }
-        done_.get();
-        return returned;
-    }
-
-  private:
-    net::io_context& ioc_;
-    std::future<void> done_;
-};
 
 struct Client {
     Client() : socket(ioc) {}

@@ -22,6 +22,8 @@ namespace vipportd::http {
 namespace {
 
 namespace net = boost::asio;
+using test::endpoint;
+using test::IoThread;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
@@ -30,35 +32,6 @@ const std::string ok_tcp =
 const std::string usedports_request =
     "GET /zstack/v1/vips/vip-1/usedports?protocol=tcp HTTP/1.1\r\n"
     "Host: vipportd\r\nAuthorization: OAuth t\r\n\r\n";
-
-agent::ListenEndpoint endpoint(std::string_view address, std::uint16_t port) {
-    return agent::ListenEndpoint{test::ip(address), port};
-}
-
-// Runs ioc on a thread; join() insists that run() returns on its own within a deadline.
-class IoThread {
-  public:
-    explicit IoThread(net::io_context& ioc)
-        : ioc_(ioc), done_(std::async(std::launch::async, [&ioc] { ioc.run(); })) {}
-    ~IoThread() {
-        if (done_.valid()) {
-            ioc_.stop();
-            done_.wait();
-        }
-    }
-    bool join(std::chrono::seconds limit = std::chrono::seconds(10)) {
-        const bool returned = done_.wait_for(limit) == std::future_status::ready;
-        if (!returned) {
-            ioc_.stop();
-        }
-        done_.get();
-        return returned;
-    }
-
-  private:
-    net::io_context& ioc_;
-    std::future<void> done_;
-};
 
 struct Client {
     explicit Client(const tcp::endpoint& ep) : socket(ioc) { socket.connect(ep); }

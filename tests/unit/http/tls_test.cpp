@@ -34,6 +34,8 @@ namespace vipportd::http {
 namespace {
 
 namespace net = boost::asio;
+using test::endpoint;
+using test::IoThread;
 namespace ssl = boost::asio::ssl;
 namespace bhttp = boost::beast::http;
 namespace fs = std::filesystem;
@@ -129,34 +131,6 @@ const Certs& certs() {
     static const Certs c;
     return c;
 }
-
-agent::ListenEndpoint endpoint(std::string_view address, std::uint16_t port = 0) {
-    return agent::ListenEndpoint{test::ip(address), port};
-}
-
-class IoThread {
-  public:
-    explicit IoThread(net::io_context& ioc)
-        : ioc_(ioc), done_(std::async(std::launch::async, [&ioc] { ioc.run(); })) {}
-    ~IoThread() {
-        if (done_.valid()) {
-            ioc_.stop();
-            done_.wait();
-        }
-    }
-    bool join(std::chrono::seconds limit = std::chrono::seconds(10)) {
-        const bool returned = done_.wait_for(limit) == std::future_status::ready;
-        if (!returned) {
-            ioc_.stop();
-        }
-        done_.get();
-        return returned;
-    }
-
-  private:
-    net::io_context& ioc_;
-    std::future<void> done_;
-};
 
 /// An HTTPS client that verifies the server against the test CA, optionally with a certificate.
 class TlsClient {
