@@ -32,8 +32,8 @@ std::vector<std::uint8_t> build_link_dump_request() {
     return out;
 }
 
-Result<std::map<std::uint32_t, std::string>> parse_link_names(const Dump& dump) {
-    std::map<std::uint32_t, std::string> names;
+Result<std::map<std::uint32_t, LinkState>> parse_link_states(const Dump& dump) {
+    std::map<std::uint32_t, LinkState> links;
     AttributeTable<kMaxAttr> attrs;
     MessageWalker walk(dump.data);
     while (true) {
@@ -44,11 +44,11 @@ Result<std::map<std::uint32_t, std::string>> parse_link_names(const Dump& dump) 
             return e;
         }
         if (!*next) {
-            return names;
+            return links;
         }
         const RawMessage& m = **next;
         const auto where = [&] {
-            return "RTM_NEWLINK message at offset " + std::to_string(m.offset);
+            return "RTM_GETLINK dump: RTM_NEWLINK message at offset " + std::to_string(m.offset);
         };
         if (m.header.nlmsg_type != RTM_NEWLINK) {
             return Error::of(Errc::malformed, where() + ": nlmsg_type " +
@@ -69,15 +69,32 @@ Result<std::map<std::uint32_t, std::string>> parse_link_names(const Dump& dump) 
             e.detail = where() + ": " + e.detail;
             return e;
         }
+        if (ifi.ifi_index <= 0) {
+            continue;
+        }
+        LinkState link;
+        link.flags = ifi.ifi_flags;
         if (const auto& a = attrs[IFLA_IFNAME]) {
             // NUL-terminated string (NLA_STRING); stop at the first NUL, tolerate a missing one.
             const auto end = std::find(a->value.begin(), a->value.end(), std::uint8_t{0});
-            if (end != a->value.begin() && ifi.ifi_index > 0) {
-                names[static_cast<std::uint32_t>(ifi.ifi_index)] =
-                    std::string(a->value.begin(), end);
-            }
+            link.name.assign(a->value.begin(), end);
+        }
+        links[static_cast<std::uint32_t>(ifi.ifi_index)] = std::move(link);
+    }
+}
+
+Result<std::map<std::uint32_t, std::string>> parse_link_names(const Dump& dump) {
+    auto links = parse_link_states(dump);
+    if (!links) {
+        return links.error();
+    }
+    std::map<std::uint32_t, std::string> names;
+    for (auto& [index, link] : *links) {
+        if (!link.name.empty()) {
+            names.emplace(index, std::move(link.name));
         }
     }
+    return names;
 }
 
 }  // namespace vipportd::netlink
