@@ -80,6 +80,54 @@ std::string quote(std::string_view s) {
     return out;
 }
 
+/// Why a [[vip]] netns value is unusable, or nullopt. A name is a file under /run/netns (what
+/// `ip netns add` creates, iproute2 lib/namespace.c NETNS_RUN_DIR), so it is one path segment; an
+/// absolute path names any namespace file (/proc/<pid>/ns/net, a bind mount).
+std::optional<std::string> netns_problem(std::string_view v) {
+    if (v.empty()) {
+        return "expected a namespace name or an absolute path, got an empty string";
+    }
+    if (std::any_of(v.begin(), v.end(), [](char ch) {
+            const auto u = static_cast<unsigned char>(ch);
+            return u < 0x20 || u == 0x7f;
+        })) {
+        return "expected no control characters, got " + quote(v);
+    }
+    if (v.front() == '/') {
+        return std::nullopt;
+    }
+    if (v.find('/') != std::string_view::npos || v == "." || v == ".." || v.size() > 255) {
+        return "expected a name under /run/netns (no '/', not . or ..) or an absolute path, got " +
+               quote(v);
+    }
+    return std::nullopt;
+}
+
+/// Why uuid is not a usable VIP uuid ("" when it is).
+std::string uuid_problem(std::string_view uuid) {
+    if (uuid.empty()) {
+        return "expected a non-empty string";
+    }
+    if (uuid.size() > kMaxUuidLength) {
+        return "expected at most 255 characters, got " + std::to_string(uuid.size());
+    }
+    if (uuid.find('/') != std::string_view::npos) {
+        // The uuid is one path segment of /zstack/v1/vips/{uuid}/usedports.
+        return "expected no '/', got " + quote(uuid);
+    }
+    if (std::any_of(uuid.begin(), uuid.end(), [](char ch) {
+            const auto u = static_cast<unsigned char>(ch);
+            return u < 0x20 || u == 0x7f;
+        })) {
+        return "expected no control characters, got " + quote(uuid);
+    }
+    if (uuid.front() == ' ' || uuid.back() == ' ') {
+        // ZStack trims the path parameter (zstack-api.md §2.1), so such a uuid never matches.
+        return "expected no leading or trailing spaces, got " + quote(uuid);
+    }
+    return {};
+}
+
 /// Text that ends up in an error message (toml++'s description, which quotes the offending input
 /// byte raw) with control bytes and DEL as \xNN: one error stays one line, and nothing reaches
 /// the terminal of whoever runs --check-config unescaped.
@@ -240,6 +288,7 @@ struct Locations {
     Pos max_concurrent_validations;
     Pos vips_dir;
     Pos shutdown_timeout;
+    Pos state_dir;
 };
 
 /// Collects "FILE:LINE:COL: key 'k': what" lines; throws them all at once.
@@ -501,23 +550,7 @@ void check(const Config& c, const Locations* loc) {
         const auto& v = c.vips[i];
         const std::string prefix = "vip[" + std::to_string(i) + "].";
         const Pos upos = at_index(&l.vip_uuid, i);
-        std::string bad;
-        if (v.uuid.empty()) {
-            bad = "expected a non-empty string";
-        } else if (v.uuid.size() > kMaxUuidLength) {
-            bad = "expected at most 255 characters, got " + std::to_string(v.uuid.size());
-        } else if (v.uuid.find('/') != std::string::npos) {
-            // The uuid is one path segment of /zstack/v1/vips/{uuid}/usedports.
-            bad = "expected no '/', got " + quote(v.uuid);
-        } else if (std::any_of(v.uuid.begin(), v.uuid.end(), [](char ch) {
-                       const auto u = static_cast<unsigned char>(ch);
-                       return u < 0x20 || u == 0x7f;
-                   })) {
-            bad = "expected no control characters, got " + quote(v.uuid);
-        } else if (v.uuid.front() == ' ' || v.uuid.back() == ' ') {
-            // ZStack trims the path parameter (zstack-api.md §2.1), so such a uuid never matches.
-            bad = "expected no leading or trailing spaces, got " + quote(v.uuid);
-        }
+        const std::string bad = uuid_problem(v.uuid);
         if (!bad.empty()) {
             err.add(upos, prefix + "uuid", "invalid uuid (" + bad + ")");
         }
@@ -530,20 +563,8 @@ void check(const Config& c, const Locations* loc) {
             }
         }
         const Pos ipos = at_index(&l.vip_ip, i);
-        if (v.ip.is_unspecified()) {
-            err.add(
-                ipos, prefix + "ip",
-                "not a VIP (expected a unicast address, got unspecified " + v.ip.to_string() + ")");
-        } else if (is_multicast(v.ip)) {
-            err.add(
-                ipos, prefix + "ip",
-                "not a VIP (expected a unicast address, got multicast " + v.ip.to_string() + ")");
-        } else if (v.ip.is_v4_mapped()) {
-            // Sockets and rules name an IPv4 VIP in its IPv4 form; one spelling keeps lookups
-            // exact.
-            err.add(ipos, prefix + "ip",
-                    "v4-mapped address (expected the IPv4 form " + v.ip.unmapped().to_string() +
-                        ", got " + v.ip.to_string() + ")");
+        if (auto bad_ip = vip_ip_problem(v.ip)) {
+            err.add(ipos, prefix + "ip", *bad_ip);
         }
     }
 
@@ -551,6 +572,14 @@ void check(const Config& c, const Locations* loc) {
         err.add(
             l.vips_dir, "vips_dir",
             "relative path (expected an absolute path, got " + quote(c.vips_dir.string()) + ")");
+    }
+    // state_dir "" disables VIP registration; otherwise the daemon's working directory is no
+    // place to persist registrations (systemd starts it in /).
+    if (!c.state_dir.empty() && !c.state_dir.is_absolute()) {
+        err.add(l.state_dir, "state_dir",
+                "relative path (expected an absolute path or \"\" to disable VIP registration, "
+                "got " +
+                    quote(c.state_dir.string()) + ")");
     }
     if (c.shutdown_timeout.count() < 0 ||
         c.shutdown_timeout >
@@ -720,12 +749,19 @@ class Parser {
             } else if (key == "shutdown_timeout") {
                 loc.shutdown_timeout = pos_of(v.source());
                 parse_shutdown_timeout(v, c);
+            } else if (key == "state_dir") {
+                // Unlike the other paths, "" is allowed: it disables VIP registration.
+                loc.state_dir = pos_of(v.source());
+                if (auto sd = string(v, "state_dir", "a path string")) {
+                    c.state_dir = std::filesystem::path(std::string(*sd));
+                }
             } else if (key == "observability") {
                 parse_observability(v, c);
             } else {
-                unknown(k, "",
-                        {"listen", "http_threads", "log_level", "vip", "auth", "sources", "http",
-                         "tls", "log_format", "vips_dir", "shutdown_timeout", "observability"});
+                unknown(
+                    k, "",
+                    {"listen", "http_threads", "log_level", "vip", "auth", "sources", "http", "tls",
+                     "log_format", "vips_dir", "shutdown_timeout", "observability", "state_dir"});
             }
         }
         err_.throw_if_any();
@@ -857,6 +893,7 @@ class Parser {
             }
             std::optional<std::string> uuid;
             std::optional<netlink::InetAddress> ip;
+            std::string netns;
             Pos upos;
             Pos ipos;
             bool ok = true;
@@ -884,8 +921,19 @@ class Parser {
                     } else {
                         ok = false;
                     }
+                } else if (k.str() == "netns") {
+                    if (auto s = string(val, key, "a namespace name or absolute path")) {
+                        if (auto bad = netns_problem(*s)) {
+                            err_.add(pos_of(val.source()), key, *bad);
+                            ok = false;
+                        } else {
+                            netns = std::string(*s);
+                        }
+                    } else {
+                        ok = false;
+                    }
                 } else {
-                    unknown(k, prefix + ".", {"uuid", "ip"});
+                    unknown(k, prefix + ".", {"uuid", "ip", "netns"});
                 }
             }
             const Pos tpos = pos_of(t->source());
@@ -896,7 +944,7 @@ class Parser {
                 err_.add(tpos, prefix + ".ip", "missing (expected an IPv4 or IPv6 address)");
             }
             if (uuid && ip) {
-                c.vips.push_back(VipEntry{*uuid, *ip});
+                c.vips.push_back(VipEntry{*uuid, *ip, std::move(netns)});
                 loc.vip_uuid.push_back(upos);
                 loc.vip_ip.push_back(ipos);
             }
@@ -1282,6 +1330,33 @@ std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
     }
     url.path = std::string(path);
     return url;
+}
+
+std::optional<std::string> vip_uuid_problem(std::string_view uuid) {
+    auto bad = uuid_problem(uuid);
+    if (bad.empty()) {
+        return std::nullopt;
+    }
+    return "invalid uuid (" + bad + ")";
+}
+
+std::optional<std::string> vip_ip_problem(const netlink::InetAddress& ip) {
+    if (ip.is_unspecified()) {
+        return "not a VIP (expected a unicast address, got unspecified " + ip.to_string() + ")";
+    }
+    if (is_multicast(ip)) {
+        return "not a VIP (expected a unicast address, got multicast " + ip.to_string() + ")";
+    }
+    if (ip.is_v4_mapped()) {
+        // Sockets and rules name an IPv4 VIP in its IPv4 form; one spelling keeps lookups exact.
+        return "v4-mapped address (expected the IPv4 form " + ip.unmapped().to_string() + ", got " +
+               ip.to_string() + ")";
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> vip_netns_problem(std::string_view netns) {
+    return netns_problem(netns);
 }
 
 Config default_config() {

@@ -25,6 +25,9 @@ struct ListenEndpoint {
 struct VipEntry {
     std::string uuid;
     netlink::InetAddress ip;
+    /// The network namespace the VIP lives in: "" for the daemon's own, a name for
+    /// /run/netns/<name> (ip netns), or an absolute path to a namespace file.
+    std::string netns{};
 };
 
 struct AuthConfig {
@@ -114,6 +117,9 @@ struct Config {
     // Service operations.
     LogFormat log_format = LogFormat::text;
     std::filesystem::path vips_dir;  // drop-in *.toml files with [[vip]] tables; empty: none
+    /// Where VIPs registered through the API persist (vips.json); empty: registration disabled.
+    /// systemd's StateDirectory=vipportd.
+    std::filesystem::path state_dir = "/var/lib/vipportd";
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};  // SIGTERM drain bound
     ObservabilityConfig observability;
 };
@@ -131,6 +137,12 @@ Config load_config(const std::filesystem::path& file);
 Config parse_config(std::string_view text, const std::filesystem::path& file);
 /// Cross-field checks that need no I/O (auth none only on loopback, unique uuids, ...).
 void validate(const Config& c);
+
+/// The [[vip]] rules, for VIPs that come from elsewhere (the registration API): why the value is
+/// unusable ("invalid uuid (expected no '/', got \"a/b\")"), or nullopt when it is fine.
+std::optional<std::string> vip_uuid_problem(std::string_view uuid);
+std::optional<std::string> vip_ip_problem(const netlink::InetAddress& ip);
+std::optional<std::string> vip_netns_problem(std::string_view netns);
 
 /// A vips_dir drop-in file: only [[vip]] tables, checked like the main file's (uuid and ip rules,
 /// duplicates within the file). Throws ConfigError with file, line and key.

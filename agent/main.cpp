@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -30,17 +31,24 @@
 #include <linux/netlink.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/address_table.hpp"
 #include "agent/config.hpp"
 #include "agent/logging.hpp"
 #include "agent/metrics.hpp"
+#include "agent/namespaces.hpp"
 #include "agent/nft_source.hpp"
+#include "agent/process_index.hpp"
+#include "agent/query_cli.hpp"
 #include "agent/snapshot_service.hpp"
 #include "agent/socket_source.hpp"
 #include "agent/sources.hpp"
 #include "agent/systemd.hpp"
+#include "agent/vip_catalog.hpp"
 #include "agent/vip_registry.hpp"
+#include "agent/vip_store.hpp"
 #include "agent/vips_dir.hpp"
 #include "http/auth.hpp"
+#include "http/claims_json.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "netlink/kernel_transport.hpp"
@@ -52,6 +60,7 @@ using namespace std::chrono_literals;
 namespace net = boost::asio;
 
 constexpr std::string_view kUsage = R"(usage: vipportd [options]
+       vipportd query <uuid-or-ip>|--all [options]   (see vipportd query --help)
 
 Answers ZStack's GET /zstack/v1/vips/{uuid}/usedports from the kernel's sockets and
 netfilter rules.
@@ -239,7 +248,7 @@ class GenerationTap final : public agent::PortSource {
 /// scans that requests trigger as well as the daemon's own periodic scan.
 class ObservedSnapshots final : public agent::SnapshotProvider {
   public:
-    ObservedSnapshots(std::shared_ptr<agent::SnapshotService> inner,
+    ObservedSnapshots(std::shared_ptr<agent::NamespaceScanners> inner,
                       std::shared_ptr<agent::Metrics> metrics,
                       std::shared_ptr<std::atomic<std::int64_t>> nft_generation)
         : inner_(std::move(inner)),
@@ -251,6 +260,20 @@ class ObservedSnapshots final : public agent::SnapshotProvider {
             observe(snap);
             cb(std::move(snap));
         });
+    }
+
+    void async_fresh_many(std::vector<std::string> netns, ManyCallback cb) override {
+        // Metrics and readiness describe the daemon's own namespace; other namespaces' scans
+        // are answered but not observed (their sequence numbers are their own).
+        auto own = std::find(netns.begin(), netns.end(), std::string());
+        const auto index = static_cast<std::size_t>(own - netns.begin());
+        inner_->async_fresh_many(
+            std::move(netns), [this, index, cb = std::move(cb)](std::vector<agent::SnapshotPtr> s) {
+                if (index < s.size()) {
+                    observe(s[index]);
+                }
+                cb(std::move(s));
+            });
     }
 
     /// Blocking, for start-up (before the HTTP threads get callbacks).
@@ -285,7 +308,7 @@ class ObservedSnapshots final : public agent::SnapshotProvider {
         }
     }
 
-    std::shared_ptr<agent::SnapshotService> inner_;
+    std::shared_ptr<agent::NamespaceScanners> inner_;
     std::shared_ptr<agent::Metrics> metrics_;
     std::shared_ptr<std::atomic<std::int64_t>> nft_generation_;
     mutable std::mutex mutex_;
@@ -301,6 +324,25 @@ std::string failures(const agent::Snapshot& s, bool required_only) {
         }
     }
     return out;
+}
+
+/// The registrations of state_dir, loaded (null when state_dir is "": registration disabled).
+/// A registry file that cannot be read or parsed does not stop the daemon: the files' VIPs are
+/// served, PUT/DELETE answer 503 and /readyz says why, until the file is fixed or removed and
+/// the daemon reloaded (README "VIP registration").
+std::unique_ptr<agent::VipStore> open_store(const agent::Config& c) {
+    if (c.state_dir.empty()) {
+        spdlog::info("VIP registration disabled (state_dir = \"\")");
+        return nullptr;
+    }
+    auto store = std::make_unique<agent::VipStore>(c.state_dir);
+    if (auto r = store->load(); !r) {
+        spdlog::error("VIP registrations not loaded, PUT/DELETE /vipportd/v1/vips refused: {}",
+                      netlink::to_string(r.error()));
+    } else {
+        spdlog::info("{}: {} registered VIP(s)", store->file().string(), store->entries().size());
+    }
+    return store;
 }
 
 class Daemon {
@@ -333,13 +375,24 @@ class Daemon {
                     std::make_unique<GenerationTap>(std::move(slot.source), nft, generation);
             }
         }
-        service_ = std::make_shared<agent::SnapshotService>(std::move(slots));
-        snapshots_ = std::make_shared<ObservedSnapshots>(service_, metrics_, generation);
-        // Callbacks (rendering answers) run on the HTTP threads, so the scan worker is free for
-        // the next scan at once.
-        service_->set_dispatcher(
+        // VIPs in other namespaces get scanners built there with the same [sources] (sources
+        // are fixed at start-up, as for the own namespace).
+        scanners_ = std::make_shared<agent::NamespaceScanners>(
+            std::make_shared<agent::SnapshotService>(std::move(slots)),
+            [config = config_](const std::filesystem::path& proc_net) {
+                return agent::make_sources(config, proc_net);
+            });
+        snapshots_ = std::make_shared<ObservedSnapshots>(scanners_, metrics_, generation);
+        // Callbacks (rendering answers) run on the HTTP threads, so the scan workers are free
+        // for the next scan at once.
+        scanners_->set_dispatcher(
             [this](std::function<void()> f) { net::post(ioc_, std::move(f)); });
 
+        catalog_ = std::make_shared<agent::VipCatalog>(open_store(config_));
+        catalog_->set_on_change([this] {
+            metrics_->set_vips_configured(catalog_->registry()->size());
+            retain_namespaces();
+        });
         if (!config_.vips_dir.empty()) {
             vips_dir_.emplace(config_.vips_dir);
             rescan_vips_dir();
@@ -363,7 +416,8 @@ class Daemon {
             t.join();
         }
         // Before ioc_ goes: callbacks still waiting hold connections of ioc_ and would post to it.
-        service_->shutdown();
+        scanners_->shutdown();
+        catalog_->shutdown();
         spdlog::info("vipportd stopped");
         return 0;
     }
@@ -402,6 +456,8 @@ class Daemon {
             const bool open = config_.observability.auth == ObsAuth::open ||
                               (g == 0 && config_.observability.auth == ObsAuth::loopback);
             http::RouterDeps deps{snapshots_, [this] { return registry(); }, auth_};
+            deps.processes = processes_;
+            deps.vips = catalog_;
             http::Observability obs;
             obs.readiness = [this] { return readiness(); };
             obs.metrics = [this] { return render_metrics(); };
@@ -538,7 +594,10 @@ class Daemon {
                 o["ok"] = s.ok;
                 if (!s.ok) {
                     o["error"] = s.error;
-                    reasons.emplace_back(s.name + " failed: " + s.error);
+                    // Without addresses only VIP presence is unknown; every answer stays right.
+                    if (s.name != "addresses") {
+                        reasons.emplace_back(s.name + " failed: " + s.error);
+                    }
                 }
                 sources.emplace_back(std::move(o));
             }
@@ -551,6 +610,17 @@ class Daemon {
                                 {"taken", iso_time(snap->taken)},
                                 {"age_seconds", age.count()}};
         }
+        // Registrations that could not be loaded: their uuids answer SYS.1003 until fixed.
+        if (catalog_->store_problem() && !catalog_->store_file().empty()) {
+            reasons.emplace_back(*catalog_->store_problem());
+        }
+        // Absent VIPs are listed, but do not make the daemon unready: on an HA backup router
+        // the VIP is elsewhere and usedports still answers (zstack-api.md §15).
+        auto presence = vip_presence(snap);
+        body["vips"] = {{"registered", registry()->size()},
+                        {"present", presence.present},
+                        {"absent", std::move(presence.absent)},
+                        {"unknown", std::move(presence.unknown)}};
         const bool ready = reasons.empty();
         body["ready"] = ready;
         body["sources"] = std::move(sources);
@@ -564,6 +634,9 @@ class Daemon {
             open += s->connection_count();
         }
         metrics_->set_open_connections(open);
+        const auto presence = vip_presence(snapshots_->latest());
+        metrics_->set_vip_presence(presence.present, presence.absent.size(),
+                                   presence.unknown.size());
         return metrics_->render();
     }
 
@@ -577,8 +650,8 @@ class Daemon {
 
     void on_response(const http::RequestOutcome& o) const {
         metrics_->observe_request(o.route, o.status, std::chrono::duration<double>(o.latency));
-        if (o.status == 200) {
-            return;
+        if (o.status >= 200 && o.status < 300) {
+            return;  // 201 and 204 of the registration API are successes too
         }
         // Once per non-200 answer, with what the client was told; client text escaped.
         const auto level =
@@ -590,25 +663,73 @@ class Daemon {
 
     // ---- VIPs: main file plus drop-ins ---------------------------------------------------------
 
+    /// The files' VIPs plus the active registrations (agent/vip_catalog.hpp).
     [[nodiscard]] std::shared_ptr<const agent::VipRegistry> registry() const {
-        std::lock_guard lock(registry_mutex_);
-        return registry_;
+        return catalog_->registry();
     }
 
     /// Control strand (or start-up) only.
     void rebuild_registry() {
-        std::vector<agent::VipEntry> entries = config_.vips;
-        if (vips_dir_) {
-            std::vector<std::string> conflicts;
-            entries = vips_dir_->merged(config_.vips, &conflicts);
-            for (const auto& c : conflicts) {
-                spdlog::error("vips_dir: {}", c);
+        std::vector<std::string> conflicts;
+        auto statics = agent::static_vips(config_.vips, cli_.config.value_or(""),
+                                          vips_dir_ ? &*vips_dir_ : nullptr, &conflicts);
+        for (const auto& c : conflicts) {
+            spdlog::error("vips_dir: {}", c);
+        }
+        // A file defining a uuid registered through the API: the file wins (vip_catalog.hpp).
+        for (const auto& w : catalog_->set_static(std::move(statics))) {
+            spdlog::warn("VIP conflict: {}", w);
+        }
+        metrics_->set_vips_configured(registry()->size());
+        retain_namespaces();
+    }
+
+    /// Stops the scanners of namespaces no VIP names any more (they start on first use).
+    void retain_namespaces() {
+        std::set<std::string> keep;
+        for (const auto& vip : registry()->all()) {
+            if (!vip.netns.empty()) {
+                keep.insert(vip.netns);
             }
         }
-        auto next = std::make_shared<const agent::VipRegistry>(entries);
-        metrics_->set_vips_configured(next->size());
-        std::lock_guard lock(registry_mutex_);
-        registry_ = std::move(next);
+        scanners_->retain(keep);
+    }
+
+    /// Per registered VIP of the daemon's own namespace, its presence in snap (readiness and
+    /// metrics; the HTTP listing asks every namespace for a fresh snapshot instead).
+    struct VipPresence {
+        std::size_t present = 0;
+        boost::json::array absent;   // {uuid, ip, state, interface}
+        boost::json::array unknown;  // {uuid, ip, netns, reason}
+    };
+    [[nodiscard]] VipPresence vip_presence(const agent::SnapshotPtr& snap) const {
+        VipPresence out;
+        for (const auto& v : registry()->all()) {
+            std::string why = "no kernel snapshot yet";
+            std::optional<agent::Presence> p;
+            if (!v.netns.empty()) {
+                why = "in network namespace " + v.netns + " (see GET /vipportd/v1/vips)";
+            } else if (snap) {
+                p = agent::presence_in(*snap, v.ip, &why);
+            }
+            if (!p) {
+                out.unknown.push_back({{"uuid", v.uuid},
+                                       {"ip", v.ip.to_string()},
+                                       {"netns", v.netns},
+                                       {"reason", why}});
+            } else if (p->present()) {
+                ++out.present;
+            } else {
+                boost::json::object a{{"uuid", v.uuid},
+                                      {"ip", v.ip.to_string()},
+                                      {"state", std::string(agent::to_string(p->state))}};
+                if (!p->interface.empty()) {
+                    a["interface"] = p->interface;
+                }
+                out.absent.emplace_back(std::move(a));
+            }
+        }
+        return out;
     }
 
     /// Control strand (or start-up) only. True when no file failed.
@@ -684,7 +805,9 @@ class Daemon {
                            next.sources.iptables_legacy != config_.sources.iptables_legacy ||
                            next.sources.tcp_bound_inactive != config_.sources.tcp_bound_inactive);
         restart_needed("observability.auth", next.observability.auth != config_.observability.auth);
+        restart_needed("state_dir", next.state_dir != config_.state_dir);
         // What cannot change at run time keeps its running value.
+        next.state_dir = config_.state_dir;
         next.listen = config_.listen;
         next.http_threads = config_.http_threads;
         next.sources = config_.sources;
@@ -703,6 +826,14 @@ class Daemon {
         }
         if (vips_dir_) {
             rescan_vips_dir();
+        }
+        // A registry file that was invalid is read again (the operator fixed or removed it).
+        if (catalog_->store_problem() && !catalog_->store_file().empty()) {
+            if (auto still = catalog_->reload_store()) {
+                spdlog::error("VIP registrations still not loaded: {}", *still);
+            } else {
+                spdlog::info("VIP registrations loaded from {}", catalog_->store_file());
+            }
         }
         rebuild_registry();
         metrics_->count_reload("config", true);
@@ -774,10 +905,12 @@ class Daemon {
 
     std::shared_ptr<agent::Metrics> metrics_;
     std::shared_ptr<SwappableAuthenticator> auth_;
-    std::shared_ptr<agent::SnapshotService> service_;
+    std::shared_ptr<agent::NamespaceScanners> scanners_;  // own namespace + VIPs' namespaces
     std::shared_ptr<ObservedSnapshots> snapshots_;
-    mutable std::mutex registry_mutex_;
-    std::shared_ptr<const agent::VipRegistry> registry_;
+    // Socket owners for the claims API, one cache for every listener group.
+    std::shared_ptr<agent::ProcessIndex> processes_ = std::make_shared<agent::ProcessIndex>();
+    // Every VIP with its origin; API registrations persisted in state_dir.
+    std::shared_ptr<agent::VipCatalog> catalog_;
     std::optional<agent::VipsDir> vips_dir_;
     std::unique_ptr<agent::VipsDirWatcher> watcher_;
     // Routers outlive the servers' connections: both are destroyed after ioc_.run() returned.
@@ -801,6 +934,13 @@ int check_config(const CliOptions& cli, const agent::Config& config) {
         }
         dropins = dir.file_count();
     }
+    if (!config.state_dir.empty()) {
+        agent::VipStore store(config.state_dir);
+        if (auto r = store.load(); !r) {
+            std::cerr << netlink::to_string(r.error()) << "\n";
+            return 1;
+        }
+    }
     std::cout << (cli.config ? cli.config->string() : std::string("built-in default")) << ": ok ("
               << describe(config)
               << (config.vips_dir.empty() ? "" : " drop-in files=" + std::to_string(dropins))
@@ -821,6 +961,14 @@ int run(const CliOptions& cli) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::string_view(argv[1]) == "query") {
+        // One scan in-process and a table or the claims API's JSON (agent/query_cli.hpp).
+        const std::vector<std::string_view> args(argv + 2, argv + argc);
+        const agent::QueryRenderers renderers{
+            [](const agent::ClaimsReport& r) { return http::claims_json(r); },
+            [](std::span<const agent::ClaimsReport> r) { return http::claims_json(r); }};
+        return agent::run_query(args, renderers, std::cout, std::cerr);
+    }
     CliOptions cli;
     try {
         cli = parse_cli(argc, argv);

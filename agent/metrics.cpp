@@ -70,7 +70,14 @@ struct Metrics::Impl {
     prometheus::Family<prometheus::Gauge>& vips =
         prometheus::BuildGauge()
             .Name("vipportd_vips_configured")
-            .Help("VIPs known by uuid (main configuration plus vips_dir drop-ins)")
+            .Help("VIPs known by uuid (main configuration, vips_dir drop-ins, API registrations)")
+            .Register(*registry);
+    prometheus::Family<prometheus::Gauge>& vip_presence =
+        prometheus::BuildGauge()
+            .Name("vipportd_vips")
+            .Help(
+                "Registered VIPs by whether their address is configured and usable here "
+                "(state: present, absent, unknown)")
             .Register(*registry);
     prometheus::Family<prometheus::Gauge>& connections = prometheus::BuildGauge()
                                                              .Name("vipportd_http_connections")
@@ -129,6 +136,12 @@ void Metrics::set_nftables_generation(std::uint32_t generation) {
 
 void Metrics::set_vips_configured(std::size_t n) {
     impl_->vips_configured.Set(static_cast<double>(n));
+}
+
+void Metrics::set_vip_presence(std::size_t present, std::size_t absent, std::size_t unknown) {
+    impl_->vip_presence.Add({{"state", "present"}}).Set(static_cast<double>(present));
+    impl_->vip_presence.Add({{"state", "absent"}}).Set(static_cast<double>(absent));
+    impl_->vip_presence.Add({{"state", "unknown"}}).Set(static_cast<double>(unknown));
 }
 
 void Metrics::set_open_connections(std::size_t n) {

@@ -28,6 +28,9 @@ class Metrics {
     void observe_snapshot(const Snapshot& snapshot);
     void set_nftables_generation(std::uint32_t generation);
     void set_vips_configured(std::size_t n);
+    /// Registered VIPs by presence of their address (vipportd_vips{state=...}): present, absent
+    /// (not configured, tentative, link down, DAD failed) and unknown (no address table).
+    void set_vip_presence(std::size_t present, std::size_t absent, std::size_t unknown);
     void set_open_connections(std::size_t n);
     /// A configuration reload (SIGHUP) or drop-in rescan, by outcome.
     void count_reload(std::string_view kind, bool ok);

@@ -118,14 +118,17 @@ struct SourceStatus {
 
 using ClaimList = std::shared_ptr<const std::vector<Claim>>;
 class SocketTable;
+class AddressTable;  // agent/address_table.hpp: the namespace's configured addresses
 
 /// Immutable result of one scan of every enabled source. Sockets live in an indexed table (a
 /// query visits only the sockets on that VIP and on the wildcards); rule claims are shared with
 /// the sources' caches, so a snapshot of an unchanged ruleset copies nothing.
 struct Snapshot {
     std::shared_ptr<const SocketTable> sockets;  // null when no socket source ran
-    std::vector<ClaimList> claim_lists;          // one per source that produced claims
-    std::vector<Claim> claims;                   // owned claims (tests, ad-hoc snapshots)
+    /// Addresses configured on interfaces (VIP presence); null when no address source ran.
+    std::shared_ptr<const AddressTable> addresses{};
+    std::vector<ClaimList> claim_lists;  // one per source that produced claims
+    std::vector<Claim> claims;           // owned claims (tests, ad-hoc snapshots)
     std::vector<SourceStatus> sources;
     std::chrono::system_clock::time_point taken{};
     std::uint64_t sequence = 0;  // increases by one per scan

@@ -78,7 +78,7 @@ netlink::Result<Collected> NftSource::collect_shared() {
             return gen.error();
         }
         if (gen->id == cache_->genid) {
-            return Collected{cache_->claims, nullptr};  // the polling case: nothing copied
+            return Collected{cache_->claims, nullptr, nullptr};  // the polling case: nothing copied
         }
     }
     cache_.reset();
@@ -95,7 +95,7 @@ netlink::Result<Collected> NftSource::collect_shared() {
     *ruleset = netlink::nft::Ruleset{};  // the decoded objects are not needed any more: lower the
                                          // scan's peak memory
     cache_ = Cache{genid, std::make_shared<const std::vector<Claim>>(std::move(*claims))};
-    return Collected{cache_->claims, nullptr};
+    return Collected{cache_->claims, nullptr, nullptr};
 }
 
 }  // namespace vipportd::agent

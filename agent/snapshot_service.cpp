@@ -1,11 +1,59 @@
 #include "agent/snapshot_service.hpp"
 
+#include <algorithm>
 #include <future>
 
 namespace vipportd::agent {
 
+SnapshotPtr failed_snapshot(std::string source_name, std::string error) {
+    auto snap = std::make_shared<Snapshot>();
+    snap->taken = std::chrono::system_clock::now();
+    snap->sources.push_back(
+        SourceStatus{std::move(source_name), true, false, std::move(error), {}});
+    return snap;
+}
+
+void SnapshotProvider::async_fresh_many(std::vector<std::string> netns, ManyCallback cb) {
+    auto fill = [netns](const SnapshotPtr& own) {
+        std::vector<SnapshotPtr> out;
+        out.reserve(netns.size());
+        for (const auto& n : netns) {
+            out.push_back(
+                n.empty() ? own
+                          : failed_snapshot("netns " + n, "network namespaces are not configured"));
+        }
+        return out;
+    };
+    if (std::none_of(netns.begin(), netns.end(), [](const std::string& n) { return n.empty(); })) {
+        cb(fill(nullptr));  // nothing to scan
+        return;
+    }
+    async_fresh([cb = std::move(cb), fill = std::move(fill)](SnapshotPtr s) { cb(fill(s)); });
+}
+
 SnapshotService::SnapshotService(std::vector<SourceSlot> sources)
     : sources_(std::move(sources)), worker_([this] { run(); }) {}
+
+SnapshotService::SnapshotService(WorkerSetup setup) : setup_name_(std::move(setup.name)) {
+    // The worker takes scan_mutex_ before this constructor returns, so no scan (scan_now() on
+    // another thread included) can see the sources half-built.
+    std::promise<void> locked;
+    auto is_locked = locked.get_future();
+    worker_ = std::thread([this, make = std::move(setup.make), &locked] {
+        {
+            std::unique_lock scan_lock(scan_mutex_);
+            locked.set_value();
+            std::string error;
+            sources_ = make(&error);
+            if (!error.empty()) {
+                sources_.clear();
+                setup_error_ = std::move(error);
+            }
+        }
+        run();
+    });
+    is_locked.wait();
+}
 
 SnapshotService::~SnapshotService() {
     {
@@ -68,6 +116,9 @@ SnapshotPtr SnapshotService::scan_now() {
     std::lock_guard scan_lock(scan_mutex_);
     auto snap = std::make_shared<Snapshot>();
     snap->taken = std::chrono::system_clock::now();
+    if (!setup_error_.empty()) {
+        snap->sources.push_back(SourceStatus{setup_name_, true, false, setup_error_, {}});
+    }
     for (auto& slot : sources_) {
         SourceStatus status{std::string(slot.source->name()), slot.required, true, {}, {}};
         const auto start = std::chrono::steady_clock::now();
@@ -77,6 +128,9 @@ SnapshotPtr SnapshotService::scan_now() {
         if (collected) {
             if (collected->sockets) {
                 snap->sockets = std::move(collected->sockets);
+            }
+            if (collected->addresses) {
+                snap->addresses = std::move(collected->addresses);
             }
             if (collected->claims && !collected->claims->empty()) {
                 snap->claim_lists.push_back(std::move(collected->claims));

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,7 +24,18 @@ class SnapshotProvider {
     virtual ~SnapshotProvider() = default;
     /// cb is invoked exactly once, on a thread of the provider (post back to your executor).
     virtual void async_fresh(Callback cb) = 0;
+
+    /// Fresh snapshots of several network namespaces at once ("" = the daemon's own; otherwise
+    /// VipEntry::netns). cb is invoked exactly once with one snapshot per entry of netns, in the
+    /// same order (duplicates allowed). A namespace that cannot be read yields a snapshot whose
+    /// failed required source says why. The default serves "" from async_fresh() and fails
+    /// every other namespace (providers that know no namespaces).
+    using ManyCallback = std::function<void(std::vector<SnapshotPtr>)>;
+    virtual void async_fresh_many(std::vector<std::string> netns, ManyCallback cb);
 };
+
+/// A snapshot that only says "this source failed" (for a namespace that cannot be read).
+SnapshotPtr failed_snapshot(std::string source_name, std::string error);
 
 struct SourceSlot {
     std::unique_ptr<PortSource> source;
@@ -33,6 +45,16 @@ struct SourceSlot {
 class SnapshotService final : public SnapshotProvider {
   public:
     explicit SnapshotService(std::vector<SourceSlot> sources);
+
+    /// Sources built by the worker thread itself before its first scan: a namespace's worker
+    /// enters the namespace first (agent/namespaces.hpp), so every socket the sources open, and
+    /// every /proc/thread-self/net file they read, belongs to that namespace. An error (set
+    /// *error, return no slots) fails every scan as the required source `name`.
+    struct WorkerSetup {
+        std::string name;
+        std::function<std::vector<SourceSlot>(std::string* error)> make;
+    };
+    explicit SnapshotService(WorkerSetup setup);
     ~SnapshotService() override;  // stops the worker; pending callbacks still get a snapshot
     SnapshotService(const SnapshotService&) = delete;
     SnapshotService& operator=(const SnapshotService&) = delete;
@@ -56,7 +78,9 @@ class SnapshotService final : public SnapshotProvider {
     void run();
 
     std::vector<SourceSlot> sources_;
-    std::mutex scan_mutex_;  // one scan at a time, whoever runs it
+    std::string setup_name_;   // WorkerSetup::name
+    std::string setup_error_;  // the worker setup failed: every scan reports this
+    std::mutex scan_mutex_;    // one scan at a time, whoever runs it (and the worker setup)
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<Callback> waiting_;

@@ -190,7 +190,8 @@ netlink::Result<Collected> SocketSource::collect_shared() {
         }
     }
     return Collected{std::make_shared<const std::vector<Claim>>(),
-                     std::make_shared<const SocketTable>(std::move(records), std::move(names))};
+                     std::make_shared<const SocketTable>(std::move(records), std::move(names)),
+                     nullptr};
 }
 
 }  // namespace vipportd::agent

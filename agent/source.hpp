@@ -13,12 +13,14 @@
 namespace vipportd::agent {
 
 class SocketTable;
+class AddressTable;
 
 /// What one collection contributes to a snapshot, shared rather than copied: a source that
 /// caches (nf_tables by generation) hands the same list to every snapshot until it changes.
 struct Collected {
-    ClaimList claims;                            // never null
-    std::shared_ptr<const SocketTable> sockets;  // the socket source's indexed table, or null
+    ClaimList claims;                                 // never null
+    std::shared_ptr<const SocketTable> sockets;       // the socket source's indexed table, or null
+    std::shared_ptr<const AddressTable> addresses{};  // the address source's table, or null
 };
 
 class PortSource {
@@ -34,7 +36,8 @@ class PortSource {
         if (!claims) {
             return claims.error();
         }
-        return Collected{std::make_shared<const std::vector<Claim>>(std::move(*claims)), nullptr};
+        return Collected{std::make_shared<const std::vector<Claim>>(std::move(*claims)), nullptr,
+                         nullptr};
     }
 };
 

@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 
+#include "agent/address_source.hpp"
 #include "agent/ipt_legacy_source.hpp"
 #include "agent/nft_source.hpp"
 #include "agent/socket_source.hpp"
@@ -10,7 +11,7 @@
 
 namespace vipportd::agent {
 
-std::vector<SourceSlot> make_sources(const Config& config) {
+std::vector<SourceSlot> make_sources(const Config& config, const std::filesystem::path& proc_net) {
     std::vector<SourceSlot> slots;
     SocketSourceOptions socket_options;
     socket_options.tcp_bound_inactive = config.sources.tcp_bound_inactive;
@@ -27,10 +28,13 @@ std::vector<SourceSlot> make_sources(const Config& config) {
         // Required: tables the kernel lists but we cannot read would make answers wrong, so the
         // query fails (SYS.1006) rather than answering without them. Unlisted tables are not read
         // at all (reading would create them, kernel.md §3.3).
-        slots.push_back(
-            {std::make_unique<IptLegacySource>(std::make_unique<netlink::ipt::KernelIptSource>()),
-             true});
+        slots.push_back({std::make_unique<IptLegacySource>(
+                             std::make_unique<netlink::ipt::KernelIptSource>(proc_net)),
+                         true});
     }
+    // Not required: without it VIP presence is unknown (null), while every port answer stays
+    // exact. Subscribed now, before its first dump (kernel.md §4).
+    slots.push_back({AddressSource::open_kernel(), false});
     return slots;
 }
 

@@ -1,16 +1,18 @@
 #include "agent/vip_registry.hpp"
 
+#include <algorithm>
+
 namespace vipportd::agent {
 
 VipRegistry::VipRegistry(const std::vector<VipEntry>& entries) {
     for (const auto& e : entries) {
-        by_uuid_.emplace(e.uuid, e.ip);
+        by_uuid_.emplace(e.uuid, Vip{e.uuid, e.ip, e.netns});
     }
 }
 
 std::optional<Vip> VipRegistry::resolve(std::string_view uuid_or_ip) const {
     if (auto it = by_uuid_.find(std::string(uuid_or_ip)); it != by_uuid_.end()) {
-        return Vip{it->first, it->second};
+        return it->second;
     }
     auto ip = netlink::InetAddress::parse(uuid_or_ip);
     if (!ip) {
@@ -22,7 +24,17 @@ std::optional<Vip> VipRegistry::resolve(std::string_view uuid_or_ip) const {
     if (a.is_unspecified() || multicast) {
         return std::nullopt;
     }
-    return Vip{std::string(uuid_or_ip), *ip};
+    return Vip{std::string(uuid_or_ip), *ip, {}};
+}
+
+std::vector<Vip> VipRegistry::all() const {
+    std::vector<Vip> out;
+    out.reserve(by_uuid_.size());
+    for (const auto& [uuid, vip] : by_uuid_) {
+        out.push_back(vip);
+    }
+    std::sort(out.begin(), out.end(), [](const Vip& a, const Vip& b) { return a.uuid < b.uuid; });
+    return out;
 }
 
 }  // namespace vipportd::agent

@@ -14,6 +14,7 @@ namespace vipportd::agent {
 struct Vip {
     std::string uuid;  // as the caller named it (a registered uuid, or the literal address text)
     netlink::InetAddress ip;
+    std::string netns{};  // "" = the daemon's own namespace (VipEntry::netns)
 };
 
 class VipRegistry {
@@ -25,9 +26,11 @@ class VipRegistry {
     /// unspecified and multicast addresses are not VIPs. nullopt means "not found" (SYS.1003).
     [[nodiscard]] std::optional<Vip> resolve(std::string_view uuid_or_ip) const;
     [[nodiscard]] std::size_t size() const { return by_uuid_.size(); }
+    /// Every registered VIP, ordered by uuid (batch polling, listings).
+    [[nodiscard]] std::vector<Vip> all() const;
 
   private:
-    std::unordered_map<std::string, netlink::InetAddress> by_uuid_;
+    std::unordered_map<std::string, Vip> by_uuid_;
 };
 
 }  // namespace vipportd::agent

@@ -47,6 +47,10 @@ class VipsDir {
     [[nodiscard]] std::vector<VipEntry> merged(const std::vector<VipEntry>& base,
                                                std::vector<std::string>* conflicts) const;
     [[nodiscard]] std::size_t file_count() const { return files_.size(); }
+    /// The last good entries of each drop-in file, by file name (the order merged() uses).
+    [[nodiscard]] const std::map<std::string, std::vector<VipEntry>>& files() const {
+        return files_;
+    }
     [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
 
   private:

@@ -10,7 +10,7 @@ target_link_libraries(vipportd_agent PUBLIC prometheus-cpp::core)
 # cmake --install BUILD --prefix /usr (what scripts/package does) gives:
 #   /usr/sbin/vipportd, /usr/lib/systemd/system/vipportd.service,
 #   /usr/lib/sysusers.d/vipportd.conf, /usr/lib/tmpfiles.d/vipportd.conf,
-#   /usr/share/doc/vipportd/{README.md,vipportd.toml.example}, and /etc/vipportd/vipportd.toml
+#   /usr/share/doc/vipportd/{README.md,vipportd.toml.example,examples/vipportd-netns.conf}, and /etc/vipportd/vipportd.toml
 #   only when no such file exists (an operator's configuration is never overwritten).
 include(GNUInstallDirs)
 # `install` and CPack must not build "all" first (the tests): scripts/package and the .deb test
@@ -28,6 +28,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd.sysusers
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd.tmpfiles
     DESTINATION lib/tmpfiles.d RENAME vipportd.conf)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The opt-in drop-in for VIPs in other network namespaces (README "Network namespaces").
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd-netns.conf
+    DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/vipportd.toml
     DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME vipportd.toml.example)
 set(VIPPORTD_CONFIG_FILE "${VIPPORTD_CONFDIR}/vipportd.toml")

@@ -1,5 +1,6 @@
 #include "http/router.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -9,12 +10,15 @@
 #include <thread>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "http/api.hpp"
 #include "http/gzip.hpp"
 #include "http/java_text.hpp"
+#include "http/routes.hpp"
 #include "http/zstack.hpp"
 
 namespace vipportd::http {
@@ -23,78 +27,125 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-constexpr std::string_view server_name = "vipportd";
-constexpr std::string_view text_plain = "text/plain; charset=utf-8";
-constexpr std::string_view application_json = "application/json; charset=utf-8";
-
 // RestConstants: the servlet context "/zstack" is stripped, the API paths live under /v1.
 constexpr std::string_view context_path = "/zstack";
-constexpr std::string_view usedports_prefix = "/zstack/v1/vips/";
-constexpr std::string_view usedports_suffix = "/usedports";
 constexpr std::string_view healthz_path = "/healthz";
 constexpr std::string_view readyz_path = "/readyz";
 constexpr std::string_view version_path = "/version";
 constexpr std::string_view metrics_path = "/metrics";
 
+// Methods a route answers; GET implies HEAD (RFC 9110 §9.3.2).
+enum Methods : unsigned { kGet = 1U, kPut = 2U, kDelete = 4U };
+
+struct Route {
+    std::string_view name;     // fixed label for logs and metrics (never client text)
+    std::string_view pattern;  // "/zstack/v1/vips/{}/usedports": "{}" is one non-empty segment
+    unsigned methods;
+    // The scalar query parameters of the API message, space-separated; a repeated one is the
+    // REST layer's plain-text 400 (zstack-api.md §5.2). Others are ignored.
+    std::string_view params;
+    Handler handler;
+};
+
+// The API. Observability routes (/healthz, /readyz, /version, /metrics) are answered before this
+// table: they have their own access rule.
+constexpr Route kRoutes[] = {
+    {"usedports", "/zstack/v1/vips/{}/usedports", kGet, "protocol uuid", answer_usedports},
+    {"claims", "/vipportd/v1/vips/{}/claims", kGet, "protocol", answer_claims},
+    // ZStack's siblings (zstack_siblings.cpp). The scalar fields of APICheckVipPortAvailabilityMsg
+    // and APIGetVipAvailablePortMsg, including APIGetMessage's start and limit.
+    {"usedports_batch", "/zstack/v1/vips/usedports", kGet, "protocol", answer_usedports_batch},
+    {"check_port_availability", "/zstack/v1/vips/{}/check-port-availability", kGet,
+     "vipUuid port protocolType start limit", answer_check_port_availability},
+    {"get_port_availability", "/zstack/v1/vips/{}/get-port-availability", kGet,
+     "vipUuid protocolType start limit", answer_get_port_availability},
+    // VIP registration (vips_api.cpp); one name per path for the metrics label.
+    {"vips", "/vipportd/v1/vips", kGet, "", answer_vips_list},
+    {"vip", "/vipportd/v1/vips/{}", kGet, "", answer_vip_get},
+    {"vip", "/vipportd/v1/vips/{}", kPut, "", answer_vip_put},
+    {"vip", "/vipportd/v1/vips/{}", kDelete, "", answer_vip_delete},
+};
+
+// Splits "/a/b/c" into its segments; captures the "{}" segments of pattern. False when the path
+// does not have the pattern's shape.
+bool match(std::string_view pattern, std::string_view path, std::vector<std::string>* captures) {
+    if (captures != nullptr) {
+        captures->clear();
+    }
+    for (;;) {
+        if (pattern.empty() || path.empty()) {
+            return pattern.empty() && path.empty();
+        }
+        if (pattern.front() != '/' || path.front() != '/') {
+            return false;
+        }
+        pattern.remove_prefix(1);
+        path.remove_prefix(1);
+        const auto pe = std::min(pattern.find('/'), pattern.size());
+        const auto se = std::min(path.find('/'), path.size());
+        const std::string_view want = pattern.substr(0, pe);
+        const std::string_view got = path.substr(0, se);
+        if (want == "{}") {
+            if (got.empty()) {
+                return false;
+            }
+            if (captures != nullptr) {
+                captures->emplace_back(got);
+            }
+        } else if (want != got) {
+            return false;
+        }
+        pattern.remove_prefix(pe);
+        path.remove_prefix(se);
+    }
+}
+
+bool allows(unsigned methods, bhttp::verb v) {
+    switch (v) {
+        case bhttp::verb::get:
+        case bhttp::verb::head:
+            return (methods & kGet) != 0;
+        case bhttp::verb::put:
+            return (methods & kPut) != 0;
+        case bhttp::verb::delete_:
+            return (methods & kDelete) != 0;
+        default:
+            return false;
+    }
+}
+
+std::string allow_header(unsigned methods) {
+    std::string out;
+    const auto add = [&out](std::string_view m) {
+        out += out.empty() ? "" : ", ";
+        out += m;
+    };
+    if ((methods & kGet) != 0) {
+        add("GET");
+        add("HEAD");
+    }
+    if ((methods & kPut) != 0) {
+        add("PUT");
+    }
+    if ((methods & kDelete) != 0) {
+        add("DELETE");
+    }
+    return out;
+}
+
 // The fixed route names of RequestOutcome (metrics labels must not carry client text).
 std::string_view route_of(std::string_view target) {
-    const auto q = target.find('?');
-    const std::string_view p = target.substr(0, q);
+    const std::string_view p = target.substr(0, target.find('?'));
     if (p == healthz_path || p == readyz_path || p == version_path || p == metrics_path) {
         return p.substr(1);
     }
-    if (p.starts_with(usedports_prefix) && p.ends_with(usedports_suffix)) {
-        return "usedports";
+    const auto decoded = percent_decode(p, false);
+    for (const Route& r : kRoutes) {
+        if (decoded && match(r.pattern, *decoded, nullptr)) {
+            return r.name;
+        }
     }
     return "other";
-}
-
-// Escapes a string for a JSON string literal (RFC 8259 §7).
-std::string json_quote(std::string_view s) {
-    std::string out = "\"";
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            constexpr std::string_view hex = "0123456789abcdef";
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 0xf];
-        } else {
-            out += ch;
-        }
-    }
-    out += '"';
-    return out;
-}
-
-// RFC 3986 §2.1 percent-decoding; '+' means space only in the query (HTML form encoding).
-// nullopt when a '%' is not followed by two hex digits.
-std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= s.size()) {
-                return std::nullopt;
-            }
-            const int hi = hex_digit(s[i + 1]);
-            const int lo = hex_digit(s[i + 2]);
-            if (hi < 0 || lo < 0) {
-                return std::nullopt;
-            }
-            out += static_cast<char>(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            out += ' ';
-        } else {
-            out += c;
-        }
-    }
-    return out;
 }
 
 struct Target {
@@ -122,46 +173,27 @@ Target split_target(std::string_view target) {
     return {target.substr(0, q), target.substr(q + 1)};
 }
 
-// What a response needs from its request.
-struct Reply {
-    unsigned version = 11;
-    bool keep_alive = true;
-    bool head = false;
-
-    [[nodiscard]] Response make(bhttp::status status,
-                                std::string_view content_type,
-                                std::string body) const {
-        Response res{status, version};
-        res.set(bhttp::field::server, server_name);
-        res.set(bhttp::field::content_type, content_type);
-        res.body() = std::move(body);
-        res.keep_alive(keep_alive);
-        res.prepare_payload();
-        if (head) {
-            res.body().clear();  // Content-Length stays that of the GET body (RFC 9110 §9.3.2)
+bool declared(std::string_view names, std::string_view name) {
+    while (!names.empty()) {
+        const auto sp = std::min(names.find(' '), names.size());
+        if (names.substr(0, sp) == name) {
+            return true;
         }
-        return res;
+        names.remove_prefix(std::min(sp + 1, names.size()));
     }
-    [[nodiscard]] Response text(bhttp::status status, std::string body) const {
-        return make(status, text_plain, std::move(body));
-    }
-    [[nodiscard]] Response error(const zstack::ApiError& e) const {
-        return make(bhttp::status::service_unavailable, application_json, zstack::error_body(e));
-    }
-};
+    return false;
+}
 
-struct QueryParams {
-    std::optional<std::string> protocol;
-    std::optional<std::string> uuid;
-    std::optional<std::string> repeated;  // first scalar seen twice
+struct Collected {
+    QueryParams params;
+    std::optional<std::string> repeated;  // first declared scalar seen twice
     bool bad_escape = false;
 };
 
-// Collects the message's scalar fields (APIGetVipUsedPortsMsg: protocol, uuid). systemTags and
-// userTags (repeated or indexed "systemTags.0") and unknown names are ignored (§2.2). Names are
-// case-sensitive.
-QueryParams parse_query(std::string_view query) {
-    QueryParams out;
+// Collects the message's declared scalar fields. systemTags and userTags (repeated or indexed
+// "systemTags.0") and unknown names are ignored (§2.2). Names are case-sensitive.
+Collected parse_query(std::string_view query, std::string_view declared_names) {
+    Collected out;
     while (!query.empty()) {
         const auto amp = query.find('&');
         const std::string_view item = query.substr(0, amp);
@@ -177,19 +209,14 @@ QueryParams parse_query(std::string_view query) {
             out.bad_escape = true;
             return out;
         }
-        std::optional<std::string>* slot = nullptr;
-        if (*name == "protocol") {
-            slot = &out.protocol;
-        } else if (*name == "uuid") {
-            slot = &out.uuid;
-        } else {
+        if (!declared(declared_names, *name)) {
             continue;
         }
-        if (slot->has_value()) {
+        if (out.params.get(*name)) {
             out.repeated = std::move(*name);
             return out;
         }
-        *slot = std::move(*value);
+        out.params.set(std::move(*name), std::move(*value));
     }
     return out;
 }
@@ -206,31 +233,25 @@ std::string_view strip_context(std::string_view path) {
     return path;
 }
 
-// Steps 7-10 of a usedports request whose session was accepted (see Router::handle). done is
-// taken by value: the caller keeps its own to answer if this throws.
-void answer_usedports(
-    const QueryParams& params,
-    std::string_view raw_uuid,
-    bool with_schema,
-    bool gzip_ok,
-    const Reply& reply,
-    const std::shared_ptr<agent::SnapshotProvider>& snapshots,
-    const std::function<std::shared_ptr<const agent::VipRegistry>()>& current_registry,
-    std::shared_ptr<BodyCache> bodies,
-    Router::Done done) {
+}  // namespace
+
+// Steps 7-10 of a usedports request whose session was accepted (see Router::handle).
+void answer_usedports(ApiCall call, Router::Done done) {
+    const Reply& reply = call.reply;
     // 7. protocol: any case accepted, answered in upper case (§17).
-    if (!params.protocol) {
+    const auto protocol_param = call.params.get("protocol");
+    if (!protocol_param) {
         return done(reply.error(zstack::protocol_missing()));
     }
-    const std::string_view protocol_text = java_trim(*params.protocol);
+    const std::string_view protocol_text = java_trim(*protocol_param);
     const auto protocol = agent::parse_protocol(protocol_text);
     if (!protocol) {
         return done(reply.error(zstack::protocol_invalid(protocol_text)));
     }
 
     // 8. uuid: the path variable wins over a uuid query parameter (§2.1).
-    std::string uuid(java_trim(raw_uuid));
-    const auto registry = current_registry();
+    std::string uuid(java_trim(call.path_params.at(0)));
+    const auto registry = call.deps->registry();
     const auto vip = registry ? registry->resolve(uuid) : agent::VipRegistry{}.resolve(uuid);
     if (!vip) {
         return done(reply.error(zstack::vip_not_found(uuid)));
@@ -238,56 +259,57 @@ void answer_usedports(
 
     // 9./10. A snapshot taken after this request arrived; the callback runs on the provider's
     // thread and must not throw into it.
-    snapshots->async_fresh([reply, uuid = std::move(uuid), ip = vip->ip, proto = *protocol,
-                            with_schema, gzip_ok, bodies,
-                            done = std::move(done)](agent::SnapshotPtr snap) {
-        Response res;
-        try {
-            if (!snap) {
-                res = reply.error(zstack::internal_error("no kernel snapshot available"));
-            } else if (const auto* failed = snap->failed_required()) {
-                res = reply.error(zstack::source_failed(failed->name, failed->error));
-            } else {
-                const agent::PortSet ports = snap->used_ports(ip, proto);
-                // uuid NUL protocol NUL schema-flag: the uuid is client text and may hold any
-                // other byte. (A "\0s" literal would append nothing: it ends at its NUL.)
-                std::string key = uuid;
-                key += '\0';
-                key += agent::to_string(proto);
-                key += '\0';
-                key += with_schema ? 's' : '-';
-                const auto render = [&] {
-                    return zstack::used_ports_body(uuid, proto, ports, with_schema);
-                };
-                BodyCache::Body body = bodies->get(key, ports, false, render);
-                const bool gzip = gzip_ok && body->size() >= kGzipMinBytes;
-                if (gzip) {
-                    body = bodies->get(key, ports, true, render);
+    call.deps->snapshots->async_fresh_many(
+        {vip->netns},
+        [reply, uuid = std::move(uuid), ip = vip->ip, proto = *protocol,
+         with_schema = call.with_schema, gzip_ok = call.gzip_ok, bodies = std::move(call.bodies),
+         done = std::move(done)](std::vector<agent::SnapshotPtr> snaps) {
+            Response res;
+            try {
+                const agent::SnapshotPtr snap = snaps.empty() ? nullptr : snaps.front();
+                if (!snap) {
+                    res = reply.error(zstack::internal_error("no kernel snapshot available"));
+                } else if (const auto* failed = snap->failed_required()) {
+                    res = reply.error(zstack::source_failed(failed->name, failed->error));
+                } else {
+                    const agent::PortSet ports = snap->used_ports(ip, proto);
+                    // uuid NUL protocol NUL schema-flag: the uuid is client text and may hold
+                    // any other byte. (A "\0s" literal would append nothing: it ends at its NUL.)
+                    std::string key = uuid;
+                    key += '\0';
+                    key += agent::to_string(proto);
+                    key += '\0';
+                    key += with_schema ? 's' : '-';
+                    const auto render = [&] {
+                        return zstack::used_ports_body(uuid, proto, ports, with_schema);
+                    };
+                    BodyCache::Body body = bodies->get(key, ports, false, render);
+                    const bool gzip = gzip_ok && body->size() >= kGzipMinBytes;
+                    if (gzip) {
+                        body = bodies->get(key, ports, true, render);
+                    }
+                    res = reply.make(bhttp::status::ok, application_json, *body);
+                    if (gzip) {
+                        res.set(bhttp::field::content_encoding, "gzip");
+                    }
+                    // Caches must key on Accept-Encoding whether or not this answer was
+                    // compressed (RFC 9110 §12.5.5).
+                    res.set(bhttp::field::vary, "Accept-Encoding");
                 }
-                res = reply.make(bhttp::status::ok, application_json, *body);
-                if (gzip) {
-                    res.set(bhttp::field::content_encoding, "gzip");
-                }
-                // Caches must key on Accept-Encoding whether or not this answer was compressed
-                // (RFC 9110 §12.5.5).
-                res.set(bhttp::field::vary, "Accept-Encoding");
+            } catch (const std::exception& e) {
+                res = reply.text(bhttp::status::internal_server_error,
+                                 std::string("internal error: ") + e.what());
             }
-        } catch (const std::exception& e) {
-            res = reply.text(bhttp::status::internal_server_error,
-                             std::string("internal error: ") + e.what());
-        }
-        done(std::move(res));
-    });
+            done(std::move(res));
+        });
 }
-
-}  // namespace
 
 Response plain_response(bhttp::status status, unsigned version, bool keep_alive, std::string body) {
     return Reply{version, keep_alive, false}.text(status, std::move(body));
 }
 
-Router::Router(RouterDeps deps) : deps_(std::move(deps)) {
-    if (!deps_.snapshots || !deps_.registry || !deps_.auth) {
+Router::Router(RouterDeps deps) : deps_(std::make_shared<const RouterDeps>(std::move(deps))) {
+    if (!deps_->snapshots || !deps_->registry || !deps_->auth) {
         throw std::invalid_argument("http::Router: snapshots, registry and auth are required");
     }
 }
@@ -326,96 +348,47 @@ void Router::handle(Request req, Done done) const {
     }
 
     // 1. Path lookup, before anything else (RestServer).
-    const auto method_not_allowed = [&] {
+    const auto method_not_allowed = [&](unsigned methods) {
+        const std::string allow = allow_header(methods);
+        // "GET, HEAD, PUT" reads "GET, HEAD or PUT" in the message.
+        std::string choices = allow;
+        if (const auto comma = choices.rfind(", "); comma != std::string::npos) {
+            choices.replace(comma, 2, " or ");
+        }
         auto res = reply.text(
             bhttp::status::method_not_allowed,
-            "method " + std::string(req.method_string()) + " not allowed, use GET or HEAD");
-        res.set(bhttp::field::allow, "GET, HEAD");
+            "method " + std::string(req.method_string()) + " not allowed, use " + choices);
+        res.set(bhttp::field::allow, allow);
         return res;
     };
     if (*path == healthz_path) {
-        return done(get_or_head ? reply.text(bhttp::status::ok, "ok") : method_not_allowed());
+        return done(get_or_head ? reply.text(bhttp::status::ok, "ok") : method_not_allowed(kGet));
     }
     if (*path == readyz_path || *path == version_path || *path == metrics_path) {
-        const Observability& obs = observability_;
-        const bool provided = (*path == readyz_path && obs.readiness) ||
-                              (*path == version_path && !obs.version.empty()) ||
-                              (*path == metrics_path && obs.metrics);
-        if (!provided) {
-            return done(reply.text(bhttp::status::not_found, "not found"));
-        }
-        if (!get_or_head) {
-            return done(method_not_allowed());
-        }
-        // The answer itself, once access is settled; obs outlives the router's callbacks.
-        auto answer = [&obs, reply, route = std::string(*path)]() {
-            if (route == version_path) {
-                return reply.make(
-                    bhttp::status::ok, application_json,
-                    "{\"name\":\"vipportd\",\"version\":" + json_quote(obs.version) + "}");
-            }
-            if (route == metrics_path) {
-                return reply.make(bhttp::status::ok, obs.metrics_content_type, obs.metrics());
-            }
-            auto [ready, body] = obs.readiness();
-            return reply.make(ready ? bhttp::status::ok : bhttp::status::service_unavailable,
-                              application_json, std::move(body));
-        };
-        if (obs.open) {
-            return done(answer());
-        }
-        // Off loopback these follow [auth]: a Prometheus scraper sends "Bearer", ZStack tooling
-        // "OAuth"; both carry the same session token.
-        const auto it = req.find(bhttp::field::authorization);
-        const std::string_view value =
-            java_trim(it == req.end() ? std::string_view{} : std::string_view(it->value()));
-        std::optional<std::string_view> token;
-        for (const std::string_view scheme :
-             {std::string_view("OAuth"), std::string_view("Bearer")}) {
-            if (value.starts_with(scheme) &&
-                (value.size() == scheme.size() ||
-                 static_cast<unsigned char>(value[scheme.size()]) <= 0x20)) {
-                token = java_trim(value.substr(scheme.size()));
-            }
-        }
-        auto unauthorized = [reply] {
-            auto res = reply.text(bhttp::status::unauthorized,
-                                  "a valid token is required (Authorization: Bearer <token>)");
-            res.set(bhttp::field::www_authenticate, "Bearer");
-            return res;
-        };
-        if (!token) {
-            return done(unauthorized());
-        }
-        Credentials credentials;
-        credentials.scheme = Credentials::Scheme::oauth;
-        credentials.session = std::string(*token);
-        return deps_.auth->check(credentials, [answer = std::move(answer), unauthorized, reply,
-                                               done = std::move(done)](const AuthVerdict& verdict) {
-            if (verdict.kind == AuthVerdict::Kind::accepted) {
-                return done(answer());
-            }
-            if (verdict.kind == AuthVerdict::Kind::unavailable) {
-                return done(reply.text(bhttp::status::service_unavailable,
-                                       "token validation unavailable: " + verdict.details));
-            }
-            done(unauthorized());
-        });
+        return observe_endpoint(std::move(req), *path, reply, std::move(done));
     }
     const std::string_view p = *path;
-    const bool usedports = p.size() > usedports_prefix.size() + usedports_suffix.size() &&
-                           p.starts_with(usedports_prefix) && p.ends_with(usedports_suffix);
-    const std::string_view raw_uuid =
-        usedports ? p.substr(usedports_prefix.size(),
-                             p.size() - usedports_prefix.size() - usedports_suffix.size())
-                  : std::string_view{};
-    if (!usedports || raw_uuid.find('/') != std::string_view::npos) {
+    const Route* route = nullptr;
+    unsigned path_methods = 0;  // every method some route answers on this path
+    std::vector<std::string> captures;
+    for (const Route& r : kRoutes) {
+        std::vector<std::string> c;
+        if (!match(r.pattern, p, &c)) {
+            continue;
+        }
+        path_methods |= r.methods;
+        if (route == nullptr && allows(r.methods, req.method())) {
+            route = &r;
+            captures = std::move(c);
+        }
+    }
+    if (path_methods == 0) {
         return done(reply.text(bhttp::status::not_found, zstack::no_api_mapping(strip_context(p))));
     }
 
     // 2. Method (vipportd: plain HTTP semantics, §17).
-    if (!get_or_head) {
-        return done(method_not_allowed());
+    if (route == nullptr) {
+        return done(method_not_allowed(path_methods));
     }
 
     // 3. Authorization format: "OAuth <session>", or the AccessKey scheme "ZStack id:sig" with
@@ -448,14 +421,14 @@ void Router::handle(Request req, Done done) const {
     }
 
     // 4. Query parameters.
-    QueryParams params = parse_query(target.query);
-    if (params.bad_escape) {
+    Collected query = parse_query(target.query, route->params);
+    if (query.bad_escape) {
         return done(
             reply.text(bhttp::status::bad_request, "invalid percent-encoding in query string"));
     }
-    if (params.repeated) {
+    if (query.repeated) {
         return done(
-            reply.text(bhttp::status::bad_request, zstack::repeated_parameter(*params.repeated)));
+            reply.text(bhttp::status::bad_request, zstack::repeated_parameter(*query.repeated)));
     }
 
     // 5. Headers. The length is counted in bytes (ZStack counts UTF-16 units; equal for ASCII).
@@ -465,42 +438,119 @@ void Router::handle(Request req, Done done) const {
 
     // 6. Session, before any parameter is validated: an unauthenticated caller must not learn
     // which VIP uuids exist (§17). The authenticator may answer later on its own thread (mode
-    // zstack asks the management node); steps 7-10 then run there.
+    // zstack asks the management node); the handler then runs there.
     struct InlineCall {
         std::atomic<bool> inside{true};
         std::thread::id caller = std::this_thread::get_id();
     };
     auto inline_call = std::make_shared<InlineCall>();
-    const bool with_schema = req.find("X-JSON-Schema") != req.end();
+    ApiCall call;
+    call.reply = reply;
+    call.path_params = std::move(captures);
+    call.params = std::move(query.params);
+    call.body = std::move(req.body());
+    call.with_schema = req.find("X-JSON-Schema") != req.end();
     const auto accept_encoding = req.find(bhttp::field::accept_encoding);
-    const bool gzip_ok = accept_encoding != req.end() && accepts_gzip(accept_encoding->value());
-    deps_.auth->check(credentials, [inline_call, reply, params = std::move(params),
-                                    raw_uuid = std::string(raw_uuid), with_schema, gzip_ok,
-                                    snapshots = deps_.snapshots, registry = deps_.registry,
-                                    bodies = bodies_,
-                                    done = std::move(done)](const AuthVerdict& verdict) {
+    call.gzip_ok = accept_encoding != req.end() && accepts_gzip(accept_encoding->value());
+    call.deps = deps_;
+    call.bodies = bodies_;
+    deps_->auth->check(credentials, [inline_call, handler = route->handler, call = std::move(call),
+                                     done = std::move(done)](const AuthVerdict& verdict) {
+        const Reply& r = call.reply;
         if (verdict.kind == AuthVerdict::Kind::rejected) {
-            return done(reply.error(zstack::session_expired()));
+            return done(r.error(zstack::session_expired()));
         }
         if (verdict.kind == AuthVerdict::Kind::unavailable) {
             // SYS.1006 OPERATION_ERROR (zstack-api.md §7); never fail open.
             return done(
-                reply.error(zstack::ApiError{"SYS.1006", "An operation failed", verdict.details}));
+                r.error(zstack::ApiError{"SYS.1006", "An operation failed", verdict.details}));
         }
         try {
-            answer_usedports(params, raw_uuid, with_schema, gzip_ok, reply, snapshots, registry,
-                             bodies, done);
+            handler(call, done);
         } catch (const std::exception& e) {
             // Called inline from handle(): let the caller's handler boundary see it, as before.
             // Called later from the authenticator's thread: nobody else would answer.
             if (inline_call->inside && std::this_thread::get_id() == inline_call->caller) {
                 throw;
             }
-            done(reply.text(bhttp::status::internal_server_error,
-                            std::string("internal error: ") + e.what()));
+            done(r.text(bhttp::status::internal_server_error,
+                        std::string("internal error: ") + e.what()));
         }
     });
     inline_call->inside = false;
+}
+
+void Router::observe_endpoint(Request req,
+                              std::string_view path,
+                              const Reply& reply,
+                              Done done) const {
+    const Observability& obs = observability_;
+    const bool provided = (path == readyz_path && obs.readiness) ||
+                          (path == version_path && !obs.version.empty()) ||
+                          (path == metrics_path && obs.metrics);
+    if (!provided) {
+        return done(reply.text(bhttp::status::not_found, "not found"));
+    }
+    if (req.method() != bhttp::verb::get && !reply.head) {
+        auto res = reply.text(
+            bhttp::status::method_not_allowed,
+            "method " + std::string(req.method_string()) + " not allowed, use GET or HEAD");
+        res.set(bhttp::field::allow, "GET, HEAD");
+        return done(std::move(res));
+    }
+    // The answer itself, once access is settled; obs outlives the router's callbacks.
+    auto answer = [&obs, reply, route = std::string(path)]() {
+        if (route == version_path) {
+            return reply.make(
+                bhttp::status::ok, application_json,
+                "{\"name\":\"vipportd\",\"version\":" + json_quote(obs.version) + "}");
+        }
+        if (route == metrics_path) {
+            return reply.make(bhttp::status::ok, obs.metrics_content_type, obs.metrics());
+        }
+        auto [ready, body] = obs.readiness();
+        return reply.make(ready ? bhttp::status::ok : bhttp::status::service_unavailable,
+                          application_json, std::move(body));
+    };
+    if (obs.open) {
+        return done(answer());
+    }
+    // Off loopback these follow [auth]: a Prometheus scraper sends "Bearer", ZStack tooling
+    // "OAuth"; both carry the same session token.
+    const auto it = req.find(bhttp::field::authorization);
+    const std::string_view value =
+        java_trim(it == req.end() ? std::string_view{} : std::string_view(it->value()));
+    std::optional<std::string_view> token;
+    for (const std::string_view scheme : {std::string_view("OAuth"), std::string_view("Bearer")}) {
+        if (value.starts_with(scheme) &&
+            (value.size() == scheme.size() ||
+             static_cast<unsigned char>(value[scheme.size()]) <= 0x20)) {
+            token = java_trim(value.substr(scheme.size()));
+        }
+    }
+    auto unauthorized = [reply] {
+        auto res = reply.text(bhttp::status::unauthorized,
+                              "a valid token is required (Authorization: Bearer <token>)");
+        res.set(bhttp::field::www_authenticate, "Bearer");
+        return res;
+    };
+    if (!token) {
+        return done(unauthorized());
+    }
+    Credentials credentials;
+    credentials.scheme = Credentials::Scheme::oauth;
+    credentials.session = std::string(*token);
+    deps_->auth->check(credentials, [answer = std::move(answer), unauthorized, reply,
+                                     done = std::move(done)](const AuthVerdict& verdict) {
+        if (verdict.kind == AuthVerdict::Kind::accepted) {
+            return done(answer());
+        }
+        if (verdict.kind == AuthVerdict::Kind::unavailable) {
+            return done(reply.text(bhttp::status::service_unavailable,
+                                   "token validation unavailable: " + verdict.details));
+        }
+        done(unauthorized());
+    });
 }
 
 }  // namespace vipportd::http

@@ -2,17 +2,22 @@
 // Router: "what to answer". Maps one parsed HTTP request to one response, knows nothing of
 // sockets, and never blocks: a kernel snapshot is requested asynchronously from the agent.
 //
-// Routes:
+// Routes (the API's route table is in router.cpp; handlers are declared in http/routes.hpp):
 //   GET|HEAD /zstack/v1/vips/{uuid}/usedports?protocol=TCP|UDP   ZStack's APIGetVipUsedPortsMsg
+//   GET|HEAD /zstack/v1/vips/usedports?protocol=TCP|UDP          every VIP (zstack_siblings.cpp)
+//   GET|HEAD /zstack/v1/vips/{vipUuid}/check-port-availability, .../get-port-availability
+//            ZStack's APICheckVipPortAvailabilityMsg, APIGetVipAvailablePortMsg (same file)
+//   GET|HEAD /vipportd/v1/vips/{uuid-or-ip}/claims[?protocol=TCP|UDP]  why the ports are used
+//            (claims_api.cpp; no protocol: both)
 //   GET|HEAD /healthz                                             liveness, "ok", no auth
 //   GET|HEAD /readyz, /version, /metrics                          Observability (below); no
 //            token when Observability::open, else "Authorization: OAuth|Bearer <token>"
 //
-// Order of checks for usedports (zstack-api.md §17, vipportd's deliberate order):
+// Order of checks for every API route (zstack-api.md §17, vipportd's deliberate order):
 //   404 unknown path, 405 other method, 400 Authorization missing / not OAuth, 400 repeated scalar
-//   query parameter, 400 X-Job-UUID not 32 bytes, 503 ID.1001 token rejected, 503 SYS.1007
-//   protocol missing/invalid, 503 SYS.1003 unknown uuid, 503 SYS.1006 failed required source,
-//   200 inventory.
+//   query parameter, 400 X-Job-UUID not 32 bytes, 503 ID.1001 token rejected; then the route's
+//   handler. usedports: 503 SYS.1007 protocol missing/invalid, 503 SYS.1003 unknown uuid, 503
+//   SYS.1006 failed required source, 200 inventory.
 // A '%' escape that is not followed by two hex digits answers 400 (plain text) in the path, and
 // in the query string at the point where parameters are collected. "Trimmed" means Java's
 // String.trim(): every byte <= 0x20 is removed from both ends.
@@ -27,7 +32,9 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "agent/process_index.hpp"
 #include "agent/snapshot_service.hpp"
+#include "agent/vip_catalog.hpp"
 #include "agent/vip_registry.hpp"
 #include "http/auth.hpp"
 #include "http/body_cache.hpp"
@@ -70,6 +77,12 @@ struct RouterDeps {
     /// treated as an empty registry (literal addresses still resolve).
     std::function<std::shared_ptr<const agent::VipRegistry>()> registry;
     std::shared_ptr<const Authenticator> auth;
+    /// Socket inode -> owning process for the claims API (agent/process_index.hpp); null: claims
+    /// carry no process fields.
+    std::shared_ptr<agent::ProcessLookup> processes{};
+    /// Every VIP with its origin, and the registrations (agent/vip_catalog.hpp) for
+    /// PUT/DELETE/GET /vipportd/v1/vips; null: those routes answer 503 (registration unavailable).
+    std::shared_ptr<agent::VipCatalog> vips{};
 };
 
 class Router {
@@ -89,7 +102,12 @@ class Router {
     void handle(Request req, Done done) const;
 
   private:
-    RouterDeps deps_;
+    void observe_endpoint(Request req,
+                          std::string_view path,
+                          const struct Reply& reply,
+                          Done done) const;
+
+    std::shared_ptr<const RouterDeps> deps_;  // shared with the handlers' calls
     Observability observability_;
     std::shared_ptr<BodyCache> bodies_ = std::make_shared<BodyCache>();  // thread-safe
 };

@@ -206,10 +206,18 @@ e2e_release() {
 
 # ---- the daemon --------------------------------------------------------------------------------
 
-# e2e_config NAME <<'EOF' ... EOF: writes a config file from stdin; prints its path.
+# e2e_config NAME <<'EOF' ... EOF: writes a config file from stdin; prints its path. Unless the
+# text sets state_dir, a private one in the temporary directory is prepended (top-level keys
+# come before the first table), so the host's /var/lib/vipportd never leaks into a test.
+# E2E_CONFIG_VERBATIM=1 writes the text as given (scripts that check FILE:LINE messages).
+E2E_CONFIG_VERBATIM=${E2E_CONFIG_VERBATIM:-0}
 e2e_config() {
-    local f=$E2E_TMP/$1
-    cat >"$f"
+    local f=$E2E_TMP/$1 text
+    text=$(cat)
+    if [[ $text != *state_dir* && $E2E_CONFIG_VERBATIM != 1 ]]; then
+        text="state_dir = \"$E2E_TMP/state.${1%.toml}\""$'\n'"$text"
+    fi
+    printf '%s\n' "$text" >"$f"
     printf '%s\n' "$f"
 }
 
@@ -394,7 +402,9 @@ _e2e_fail() {
     E2E_CHECKS=$((E2E_CHECKS + 1))
     E2E_FAILURES=$((E2E_FAILURES + 1))
     printf 'FAIL %s\n' "$1"
-    [[ -n $HTTP_REQUEST ]] && printf '     request: %s\n' "$HTTP_REQUEST"
+    if [[ -n $HTTP_REQUEST ]]; then
+        printf '     request: %s\n' "$HTTP_REQUEST"
+    fi
 }
 
 # expect_eq WHAT EXPECTED ACTUAL: exact string equality; a unified diff on failure.

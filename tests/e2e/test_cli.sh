@@ -8,6 +8,8 @@
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
+# The configuration files below are checked line by line: write them as given.
+E2E_CONFIG_VERBATIM=1
 
 SRC=$(cd "$E2E_DIR/../.." && pwd)
 VERSION=$(sed -nE 's/^project\(vipportd VERSION ([0-9.]+).*/\1/p' "$SRC/CMakeLists.txt")

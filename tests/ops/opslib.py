@@ -184,6 +184,10 @@ def write_atomic(path, text):
 
 def base_config(extra=""):
     # Port 0: the kernel picks a free port, read back from the "listening on" log line.
+    # Registrations stay off unless a test names its own state_dir: the host's
+    # /var/lib/vipportd must never leak into (or be written by) a test.
+    if "state_dir" not in extra:
+        extra = 'state_dir = ""\n' + extra
     return ('listen = ["127.0.0.1:0"]\n'
             "shutdown_timeout = 5\n" + extra +
             '\n[sources]\nnftables = "optional"\niptables_legacy = "off"\n')

@@ -28,6 +28,7 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 cat >"$tmp/vipportd.toml" <<'TOML'
 listen = ["127.0.0.1:18999"]  # must stay unused: the passed sockets replace it
+state_dir = ""  # no registrations: the host's /var/lib/vipportd stays out of tests
 TOML
 fail=0
 check() { # check WHAT COMMAND...

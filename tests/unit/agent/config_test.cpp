@@ -477,7 +477,7 @@ TEST(ConfigErrors, DefaultAuthNoneOnWildcardListeners) {
 // Every top-level key, in the order unknown-key messages list them.
 constexpr std::string_view kTopLevelKeys =
     "listen, http_threads, log_level, vip, auth, sources, http, tls, log_format, vips_dir, "
-    "shutdown_timeout, observability";
+    "shutdown_timeout, observability, state_dir";
 
 TEST(ConfigErrors, AllFieldErrorsReportedInFileOrder) {
     const auto e = error_of(with_lo("zzz = 1\nhttp_threads = 0\naaa = 2\n"));

@@ -99,7 +99,9 @@ class SharedListSource final : public PortSource {
   public:
     std::string_view name() const override { return "shared"; }
     netlink::Result<std::vector<Claim>> collect() override { return *list; }
-    netlink::Result<Collected> collect_shared() override { return Collected{list, nullptr}; }
+    netlink::Result<Collected> collect_shared() override {
+        return Collected{list, nullptr, nullptr};
+    }
     ClaimList list = std::make_shared<const std::vector<Claim>>(std::vector<Claim>{
         Claim{Protocol::udp, PortSet::single(53), AddressScope::all(Family::v6), {}, {}}});
 };

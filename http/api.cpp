@@ -1,0 +1,92 @@
+#include "http/api.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include "http/java_text.hpp"
+
+namespace vipportd::http {
+
+namespace bhttp = boost::beast::http;
+
+Response Reply::make(bhttp::status status, std::string_view content_type, std::string body) const {
+    Response res{status, version};
+    res.set(bhttp::field::server, "vipportd");
+    res.set(bhttp::field::content_type, content_type);
+    res.body() = std::move(body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    if (head) {
+        res.body().clear();  // Content-Length stays that of the GET body (RFC 9110 §9.3.2)
+    }
+    return res;
+}
+
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= s.size()) {
+                return std::nullopt;
+            }
+            const int hi = hex_digit(s[i + 1]);
+            const int lo = hex_digit(s[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return std::nullopt;
+            }
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out += ' ';
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string json_quote(std::string_view s) {
+    std::string out = "\"";
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            constexpr std::string_view hex = "0123456789abcdef";
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 0xf];
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+    return out;
+}
+
+void append_port_ranges(std::string& out, const agent::PortSet& ports) {
+    out += '[';
+    bool first = true;
+    for (const auto& r : ports.ranges()) {
+        const unsigned lo = r.first == 0 ? 1U : r.first;  // port 0 is never a usable port
+        if (lo > r.last) {
+            continue;
+        }
+        if (!first) {
+            out += ',';
+        }
+        first = false;
+        out += '"';
+        out += std::to_string(lo);
+        if (r.last != lo) {
+            out += '-';
+            out += std::to_string(r.last);
+        }
+        out += '"';
+    }
+    out += ']';
+}
+
+}  // namespace vipportd::http
