@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "http/gzip.hpp"
 #include "http/java_text.hpp"
 
 namespace vipportd::http {
@@ -18,6 +19,53 @@ Response Reply::make(bhttp::status status, std::string_view content_type, std::s
     if (head) {
         res.body().clear();  // Content-Length stays that of the GET body (RFC 9110 §9.3.2)
     }
+    return res;
+}
+
+std::optional<agent::Protocol> protocol_param(const ApiCall& call, std::optional<Response>& error) {
+    const auto value = call.params.get("protocol");
+    if (!value) {
+        error = call.reply.error(zstack::protocol_missing());
+        return std::nullopt;
+    }
+    const std::string_view text = java_trim(*value);
+    const auto protocol = agent::parse_protocol(text);
+    if (!protocol) {
+        error = call.reply.error(zstack::protocol_invalid(text));
+    }
+    return protocol;
+}
+
+agent::SnapshotPtr usable(const agent::SnapshotPtr& snap,
+                          const Reply& reply,
+                          std::optional<Response>& error) {
+    if (!snap) {
+        error = reply.error(zstack::internal_error("no kernel snapshot available"));
+        return nullptr;
+    }
+    if (const auto* failed = snap->failed_required()) {
+        error = reply.error(zstack::source_failed(failed->name, failed->error));
+        return nullptr;
+    }
+    return snap;
+}
+
+Response cached_json(const ApiCall& call,
+                     const std::string& key,
+                     const agent::PortSet& ports,
+                     const BodyCache::Render& render) {
+    BodyCache::Body body = call.bodies->get(key, ports, false, render);
+    const bool gzip = call.gzip_ok && body->size() >= kGzipMinBytes;
+    if (gzip) {
+        body = call.bodies->get(key, ports, true, render);
+    }
+    Response res = call.reply.json(bhttp::status::ok, *body);
+    if (gzip) {
+        res.set(bhttp::field::content_encoding, "gzip");
+    }
+    // Caches must key on Accept-Encoding whether or not this answer was compressed (RFC 9110
+    // §12.5.5).
+    res.set(bhttp::field::vary, "Accept-Encoding");
     return res;
 }
 

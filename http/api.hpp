@@ -85,6 +85,23 @@ struct ApiCall {
 /// provider's or the authenticator's). Must not throw after handing done to another thread.
 using Handler = void (*)(ApiCall call, Router::Done done);
 
+/// The usedports `protocol` parameter as ZStack validates it, with vipportd's any-case rule
+/// (zstack-api.md §17): the protocol, or nullopt with error set to the SYS.1007 answer.
+std::optional<agent::Protocol> protocol_param(const ApiCall& call, std::optional<Response>& error);
+
+/// snap if it can answer, else null with error set to the answer that replaces it: SYS.1000 when
+/// there is no snapshot, SYS.1006 naming the first failed required source.
+agent::SnapshotPtr usable(const agent::SnapshotPtr& snap,
+                          const Reply& reply,
+                          std::optional<Response>& error);
+
+/// A 200 JSON answer through the body cache (key + ports identify the body; render makes it),
+/// gzip-compressed when the client asked and the body is worth it, with Vary: Accept-Encoding.
+Response cached_json(const ApiCall& call,
+                     const std::string& key,
+                     const agent::PortSet& ports,
+                     const BodyCache::Render& render);
+
 /// RFC 3986 §2.1 percent-decoding; '+' means space only in the query (HTML form encoding).
 /// nullopt when a '%' is not followed by two hex digits.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);

@@ -237,16 +237,11 @@ std::string_view strip_context(std::string_view path) {
 
 // Steps 7-10 of a usedports request whose session was accepted (see Router::handle).
 void answer_usedports(ApiCall call, Router::Done done) {
-    const Reply& reply = call.reply;
     // 7. protocol: any case accepted, answered in upper case (§17).
-    const auto protocol_param = call.params.get("protocol");
-    if (!protocol_param) {
-        return done(reply.error(zstack::protocol_missing()));
-    }
-    const std::string_view protocol_text = java_trim(*protocol_param);
-    const auto protocol = agent::parse_protocol(protocol_text);
+    std::optional<Response> invalid;
+    const auto protocol = protocol_param(call, invalid);
     if (!protocol) {
-        return done(reply.error(zstack::protocol_invalid(protocol_text)));
+        return done(std::move(*invalid));
     }
 
     // 8. uuid: the path variable wins over a uuid query parameter (§2.1).
@@ -254,23 +249,23 @@ void answer_usedports(ApiCall call, Router::Done done) {
     const auto registry = call.deps->registry();
     const auto vip = registry ? registry->resolve(uuid) : agent::VipRegistry{}.resolve(uuid);
     if (!vip) {
-        return done(reply.error(zstack::vip_not_found(uuid)));
+        return done(call.reply.error(zstack::vip_not_found(uuid)));
     }
 
     // 9./10. A snapshot taken after this request arrived; the callback runs on the provider's
     // thread and must not throw into it.
-    call.deps->snapshots->async_fresh_many(
+    const auto snapshots = call.deps->snapshots;
+    snapshots->async_fresh_many(
         {vip->netns},
-        [reply, uuid = std::move(uuid), ip = vip->ip, proto = *protocol,
-         with_schema = call.with_schema, gzip_ok = call.gzip_ok, bodies = std::move(call.bodies),
+        [call = std::move(call), uuid = std::move(uuid), ip = vip->ip, proto = *protocol,
          done = std::move(done)](std::vector<agent::SnapshotPtr> snaps) {
             Response res;
             try {
-                const agent::SnapshotPtr snap = snaps.empty() ? nullptr : snaps.front();
+                std::optional<Response> error;
+                const agent::SnapshotPtr snap =
+                    usable(snaps.empty() ? nullptr : snaps.front(), call.reply, error);
                 if (!snap) {
-                    res = reply.error(zstack::internal_error("no kernel snapshot available"));
-                } else if (const auto* failed = snap->failed_required()) {
-                    res = reply.error(zstack::source_failed(failed->name, failed->error));
+                    res = std::move(*error);
                 } else {
                     const agent::PortSet ports = snap->used_ports(ip, proto);
                     // uuid NUL protocol NUL schema-flag: the uuid is client text and may hold
@@ -279,26 +274,14 @@ void answer_usedports(ApiCall call, Router::Done done) {
                     key += '\0';
                     key += agent::to_string(proto);
                     key += '\0';
-                    key += with_schema ? 's' : '-';
-                    const auto render = [&] {
-                        return zstack::used_ports_body(uuid, proto, ports, with_schema);
-                    };
-                    BodyCache::Body body = bodies->get(key, ports, false, render);
-                    const bool gzip = gzip_ok && body->size() >= kGzipMinBytes;
-                    if (gzip) {
-                        body = bodies->get(key, ports, true, render);
-                    }
-                    res = reply.make(bhttp::status::ok, application_json, *body);
-                    if (gzip) {
-                        res.set(bhttp::field::content_encoding, "gzip");
-                    }
-                    // Caches must key on Accept-Encoding whether or not this answer was
-                    // compressed (RFC 9110 §12.5.5).
-                    res.set(bhttp::field::vary, "Accept-Encoding");
+                    key += call.with_schema ? 's' : '-';
+                    res = cached_json(call, key, ports, [&] {
+                        return zstack::used_ports_body(uuid, proto, ports, call.with_schema);
+                    });
                 }
             } catch (const std::exception& e) {
-                res = reply.text(bhttp::status::internal_server_error,
-                                 std::string("internal error: ") + e.what());
+                res = call.reply.text(bhttp::status::internal_server_error,
+                                      std::string("internal error: ") + e.what());
             }
             done(std::move(res));
         });

@@ -71,7 +71,6 @@
 #include "agent/snapshot_service.hpp"
 #include "agent/vip_registry.hpp"
 #include "http/api.hpp"
-#include "http/gzip.hpp"
 #include "http/java_text.hpp"
 #include "http/routes.hpp"
 #include "http/zstack.hpp"
@@ -142,45 +141,9 @@ VipField vip_uuid(const ApiCall& call) {
     return out;
 }
 
-// snap if it can answer, else null with error set to the answer that replaces it: SYS.1000 when
-// there is no snapshot, SYS.1006 naming the first failed required source (as usedports).
-agent::SnapshotPtr usable(const agent::SnapshotPtr& snap,
-                          const Reply& reply,
-                          std::optional<Response>& error) {
-    if (!snap) {
-        error = reply.error(zstack::internal_error("no kernel snapshot available"));
-        return nullptr;
-    }
-    if (const auto* failed = snap->failed_required()) {
-        error = reply.error(zstack::source_failed(failed->name, failed->error));
-        return nullptr;
-    }
-    return snap;
-}
-
 // The snapshot of a single-VIP answer (async_fresh_many with one namespace).
 agent::SnapshotPtr first(const std::vector<agent::SnapshotPtr>& snaps) {
     return snaps.empty() ? nullptr : snaps.front();
-}
-
-// A 200 JSON answer through the body cache, gzip-compressed when asked and worth it.
-Response cached_json(const ApiCall& call,
-                     const std::string& key,
-                     const agent::PortSet& ports,
-                     const BodyCache::Render& render) {
-    BodyCache::Body body = call.bodies->get(key, ports, false, render);
-    const bool gzip = call.gzip_ok && body->size() >= kGzipMinBytes;
-    if (gzip) {
-        body = call.bodies->get(key, ports, true, render);
-    }
-    Response res = call.reply.json(bhttp::status::ok, *body);
-    if (gzip) {
-        res.set(bhttp::field::content_encoding, "gzip");
-    }
-    // Caches must key on Accept-Encoding whether or not this answer was compressed (RFC 9110
-    // §12.5.5).
-    res.set(bhttp::field::vary, "Accept-Encoding");
-    return res;
 }
 
 // Appends a length-prefixed field to a cache key: client text may hold any byte.
@@ -240,16 +203,11 @@ Page free_port_page(const agent::PortSet& free, std::int32_t start, std::int32_t
 }  // namespace
 
 void answer_usedports_batch(ApiCall call, Router::Done done) {
-    const Reply& reply = call.reply;
     // protocol exactly as usedports (same texts, any case, trimmed).
-    const auto protocol_param = call.params.get("protocol");
-    if (!protocol_param) {
-        return done(reply.error(zstack::protocol_missing()));
-    }
-    const std::string_view protocol_text = java_trim(*protocol_param);
-    const auto protocol = agent::parse_protocol(protocol_text);
+    std::optional<Response> invalid;
+    const auto protocol = protocol_param(call, invalid);
     if (!protocol) {
-        return done(reply.error(zstack::protocol_invalid(protocol_text)));
+        return done(std::move(*invalid));
     }
 
     const auto registry = call.deps->registry();
