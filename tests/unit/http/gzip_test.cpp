@@ -10,23 +10,12 @@
 #include "agent/port_set.hpp"
 #include "http/body_cache.hpp"
 #include "http/zstack.hpp"
+#include "http_fakes.hpp"
 
 namespace vipportd::http {
 namespace {
 
-std::string gunzip(const std::string& in) {
-    z_stream z{};
-    EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);  // gzip wrapper only
-    std::string out(4 << 20, '\0');              // every body in these tests inflates to less
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
-    out.resize(z.total_out);
-    inflateEnd(&z);
-    return out;
-}
+using test::gunzip;
 
 TEST(AcceptsGzip, Negotiation) {
     EXPECT_TRUE(accepts_gzip("gzip"));

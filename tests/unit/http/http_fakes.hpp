@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -15,6 +16,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "agent/config.hpp"
 #include "agent/model.hpp"
@@ -88,6 +91,49 @@ class DeferredProvider final : public agent::SnapshotProvider {
 
 /// A TCP/UDP snapshot for VIP 10.0.0.5 (uuid "vip-1") with overlapping claims, port 0, claims of
 /// other addresses and a wildcard socket.
+/// Serves one snapshot per namespace name ("" = own) and records every async_fresh_many
+/// request; a name it does not know fails like an unreadable namespace.
+class NetnsProvider final : public agent::SnapshotProvider {
+  public:
+    void async_fresh(Callback cb) override { cb(by_netns.at("")); }
+    void async_fresh_many(std::vector<std::string> netns, ManyCallback cb) override {
+        requests.push_back(netns);
+        std::vector<agent::SnapshotPtr> out;
+        for (const auto& n : netns) {
+            const auto it = by_netns.find(n);
+            out.push_back(it != by_netns.end()
+                              ? it->second
+                              : agent::failed_snapshot("netns " + n, "cannot enter namespace"));
+        }
+        cb(std::move(out));
+    }
+    std::map<std::string, agent::SnapshotPtr> by_netns;
+    std::vector<std::vector<std::string>> requests;
+};
+
+/// Rejects every session (ID.1001).
+class RejectAll final : public Authenticator {
+  public:
+    void check(const Credentials& /*credentials*/, Callback done) const override {
+        done(AuthVerdict::reject());
+    }
+};
+
+/// Inflates a gzip member (what the server sent with Content-Encoding: gzip).
+inline std::string gunzip(const std::string& in) {
+    z_stream z{};
+    EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);  // gzip wrapper only
+    std::string out(4 << 20, '\0');              // every body in these tests inflates to less
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+    out.resize(z.total_out);
+    inflateEnd(&z);
+    return out;
+}
+
 inline agent::SnapshotPtr sample_snapshot() {
     using agent::AddressScope;
     using agent::PortSet;

@@ -14,20 +14,7 @@ namespace vipportd::http {
 namespace {
 
 namespace bhttp = boost::beast::http;
-
-std::string gunzip(const std::string& in) {
-    z_stream z{};
-    EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
-    std::string out(1 << 20, '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
-    out.resize(z.total_out);
-    inflateEnd(&z);
-    return out;
-}
+using test::gunzip;
 
 class RouterGzip : public ::testing::Test {
   protected:

@@ -26,31 +26,9 @@ namespace {
 namespace bhttp = boost::beast::http;
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using test::NetnsProvider;
+using test::RejectAll;
 using testing::HasSubstr;
-
-/// One snapshot per namespace; an unknown name fails like an unreadable namespace.
-class NetnsProvider final : public agent::SnapshotProvider {
-  public:
-    void async_fresh(Callback cb) override { cb(by_netns.at("")); }
-    void async_fresh_many(std::vector<std::string> netns, ManyCallback cb) override {
-        requests.push_back(netns);
-        std::vector<agent::SnapshotPtr> out;
-        for (const auto& n : netns) {
-            const auto it = by_netns.find(n);
-            out.push_back(it != by_netns.end()
-                              ? it->second
-                              : agent::failed_snapshot("netns " + n, "cannot enter namespace"));
-        }
-        cb(std::move(out));
-    }
-    std::map<std::string, agent::SnapshotPtr> by_netns;
-    std::vector<std::vector<std::string>> requests;
-};
-
-class RejectAll final : public Authenticator {
-  public:
-    void check(const Credentials&, Callback done) const override { done(AuthVerdict::reject()); }
-};
 
 agent::AddressEntry address(std::string_view a, std::string name, std::uint32_t flags = 0x80) {
     agent::AddressEntry e;

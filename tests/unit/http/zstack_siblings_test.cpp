@@ -27,47 +27,9 @@ namespace bhttp = boost::beast::http;
 using agent::AddressScope;
 using agent::PortSet;
 using agent::Protocol;
-
-/// Serves one snapshot per namespace name and records every async_fresh_many request; a name it
-/// does not know fails like an unreadable namespace.
-class NetnsProvider final : public agent::SnapshotProvider {
-  public:
-    void async_fresh(Callback cb) override { cb(by_netns.at("")); }
-    void async_fresh_many(std::vector<std::string> netns, ManyCallback cb) override {
-        requests.push_back(netns);
-        std::vector<agent::SnapshotPtr> out;
-        for (const auto& n : netns) {
-            const auto it = by_netns.find(n);
-            out.push_back(it != by_netns.end()
-                              ? it->second
-                              : agent::failed_snapshot("netns " + n, "cannot enter namespace"));
-        }
-        cb(std::move(out));
-    }
-    std::map<std::string, agent::SnapshotPtr> by_netns;
-    std::vector<std::vector<std::string>> requests;
-};
-
-class RejectAll final : public Authenticator {
-  public:
-    void check(const Credentials& /*credentials*/, Callback done) const override {
-        done(AuthVerdict::reject());
-    }
-};
-
-std::string gunzip(const std::string& in) {
-    z_stream z{};
-    EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
-    std::string out(1 << 20, '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
-    out.resize(z.total_out);
-    inflateEnd(&z);
-    return out;
-}
+using test::gunzip;
+using test::NetnsProvider;
+using test::RejectAll;
 
 // The daemon's own namespace: test::sample_snapshot() (10.0.0.5: TCP 0, 20-23, 80; UDP 53;
 // 10.0.0.6: TCP 443; every IPv4 address: TCP 8080), plus 10.0.0.7 with every UDP port (a
