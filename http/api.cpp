@@ -114,27 +114,4 @@ std::string json_quote(std::string_view s) {
     return out;
 }
 
-void append_port_ranges(std::string& out, const agent::PortSet& ports) {
-    out += '[';
-    bool first = true;
-    for (const auto& r : ports.ranges()) {
-        const unsigned lo = r.first == 0 ? 1U : r.first;  // port 0 is never a usable port
-        if (lo > r.last) {
-            continue;
-        }
-        if (!first) {
-            out += ',';
-        }
-        first = false;
-        out += '"';
-        out += std::to_string(lo);
-        if (r.last != lo) {
-            out += '-';
-            out += std::to_string(r.last);
-        }
-        out += '"';
-    }
-    out += ']';
-}
-
 }  // namespace vipportd::http

@@ -109,8 +109,4 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
 /// s as a JSON string literal, quotes included (RFC 8259 §7).
 std::string json_quote(std::string_view s);
 
-/// Ports as vipportd's own API lists them: ascending, contiguous runs collapsed ("22",
-/// "8000-8010"), port 0 never listed. Appends a JSON array to out.
-void append_port_ranges(std::string& out, const agent::PortSet& ports);
-
 }  // namespace vipportd::http
