@@ -130,7 +130,19 @@ std::optional<std::chrono::system_clock::time_point> parse_access_key_date(std::
         return std::nullopt;
     }
     const std::int64_t seconds = days * 86400 + hh * 3600 + mm * 60 + ss;
-    return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+    // system_clock counts nanoseconds in libstdc++ (years 1678-2262): a date outside that span
+    // cannot be converted (signed overflow; fuzz finding `finding_date_year_7810.http`) and is
+    // far outside any clock skew, so it is clamped and answered 403 like ZStack does.
+    using std::chrono::system_clock;
+    constexpr std::int64_t kLimit =
+        std::chrono::duration_cast<std::chrono::seconds>(system_clock::duration::max()).count();
+    if (seconds >= kLimit) {
+        return system_clock::time_point::max();
+    }
+    if (seconds <= -kLimit) {
+        return system_clock::time_point::min();
+    }
+    return system_clock::time_point(std::chrono::seconds(seconds));
 }
 
 std::variant<AccessKeyRequest, PlainRejection> parse_access_key(
