@@ -1,10 +1,12 @@
 #include "agent/socket_source.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <numeric>
 #include <tuple>
 #include <utility>
 
+#include <linux/inet_diag.h>
 #include <spdlog/spdlog.h>
 
 #include "agent/socket_table.hpp"
@@ -49,7 +51,7 @@ SocketScope socket_scope(const InetAddress& bound, std::optional<bool> v6only) {
     return s;
 }
 
-std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options) {
+std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options, TcpRequest tcp_request) {
     using netlink::build_inet_diag_request;
     // TCP: listeners only, so the kernel skips the established hash (kernel.md §1.2, §1.11),
     // plus bound-only sockets when asked (bit 13, 6.8+; harmlessly empty before).
@@ -58,10 +60,19 @@ std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options) {
     // UDP: every state; bound sockets show as TCP_CLOSE, connected ones as ESTABLISHED (§1.2).
     const std::uint32_t udp = netlink::kStatesAll;
     std::vector<SocketDump> d;
-    d.push_back(
-        {"tcp4", netlink::kProtoTcp, build_inet_diag_request(Family::v4, netlink::kProtoTcp, tcp)});
-    d.push_back(
-        {"tcp6", netlink::kProtoTcp, build_inet_diag_request(Family::v6, netlink::kProtoTcp, tcp)});
+    if (tcp_request == TcpRequest::compat) {
+        // Both families in one dump: the bound-inactive part walks the kernel's global bind
+        // hash (65,536 buckets here) once instead of twice (netlink/sock_diag.hpp).
+        d.push_back(
+            {"tcp", netlink::kProtoTcp, netlink::build_tcp_compat_request(tcp), TCPDIAG_GETSOCK});
+    } else {
+        d.push_back({"tcp4", netlink::kProtoTcp,
+                     build_inet_diag_request(Family::v4, netlink::kProtoTcp, tcp)});
+        d.push_back({"tcp6", netlink::kProtoTcp,
+                     build_inet_diag_request(Family::v6, netlink::kProtoTcp, tcp)});
+    }
+    // UDP has no compat request (inet_diag_type2proto knows TCP and DCCP only), and a v2
+    // request needs a real family (net/core/sock_diag.c looks its handler up by family).
     d.push_back(
         {"udp4", netlink::kProtoUdp, build_inet_diag_request(Family::v4, netlink::kProtoUdp, udp)});
     d.push_back(
@@ -128,7 +139,32 @@ SocketSource::SocketSource(std::unique_ptr<netlink::Transport> sock_diag,
     : sock_diag_(std::move(sock_diag)),
       route_(std::move(route)),
       options_(options),
-      dumps_(socket_dumps(options)) {}
+      dumps_(socket_dumps(options, tcp_request_)) {}
+
+netlink::Result<void> SocketSource::scan(std::vector<SocketRecord>& records,
+                                         const SocketDump** failed) {
+    for (const auto& d : dumps_) {
+        const std::size_t mark = records.size();
+        auto r = netlink::exchange_each_consistent(
+            *sock_diag_, d.request, options_.max_attempts,
+            [&records, mark] { records.resize(mark); },  // an interrupted attempt is redone
+            [&records, &d](const netlink::RawMessage& m) -> netlink::Result<void> {
+                auto entry = netlink::parse_inet_diag_message(m, d.protocol);
+                if (!entry) {
+                    return entry.error();
+                }
+                records.push_back(SocketRecord::from(*entry));
+                return {};
+            });
+        if (!r) {
+            netlink::Error e = r.error();
+            e.detail = "sock_diag " + d.label + " dump: " + e.detail;
+            *failed = &d;
+            return e;
+        }
+    }
+    return {};
+}
 
 netlink::Result<std::vector<Claim>> SocketSource::collect() {
     auto shared = collect_shared();
@@ -143,30 +179,34 @@ netlink::Result<Collected> SocketSource::collect_shared() {
         return netlink::Error::of(netlink::Errc::system,
                                   "sockets source has no sock_diag transport");
     }
-    // Records are appended while each dump is walked, and each dump's bytes are freed before
-    // the next is requested: the peak is one dump plus 40 bytes per socket.
+    // Each message becomes a 40-byte record as its datagram arrives, so the peak is one receive
+    // buffer plus the records, never a whole dump (45,000 TCP sockets are 5.6 MB of messages).
     std::vector<SocketRecord> records;
     records.reserve(last_count_ + last_count_ / 8);
-    bool bound_devices = false;
-    for (const auto& d : dumps_) {
-        auto dump = netlink::exchange_consistent(*sock_diag_, d.request, options_.max_attempts);
-        if (!dump) {
-            netlink::Error e = dump.error();
-            e.detail = "sock_diag " + d.label + " dump: " + e.detail;
-            return e;
-        }
-        auto walked =
-            netlink::for_each_inet_diag(*dump, d.protocol, [&](const netlink::SocketEntry& entry) {
-                records.push_back(SocketRecord::from(entry));
-                bound_devices = bound_devices || entry.ifindex != 0;
-            });
-        if (!walked) {
-            netlink::Error e = walked.error();
-            e.detail = "sock_diag " + d.label + " dump: " + e.detail;
-            return e;
-        }
+    const SocketDump* failed = nullptr;
+    auto scanned = scan(records, &failed);
+    if (!scanned && failed != nullptr && failed->request_type == TCPDIAG_GETSOCK &&
+        scanned.error().code == netlink::Errc::kernel &&
+        (scanned.error().sys_errno == EOPNOTSUPP || scanned.error().sys_errno == EINVAL)) {
+        // A kernel without the compat request (net/core/sock_diag.c answers EOPNOTSUPP when no
+        // inet_rcv_compat handler is registered; EINVAL if a future kernel rejects its layout):
+        // one v2 request per family from now on. Other errors (EPERM, ...) would hit the v2
+        // requests alike, so they are reported as they are.
+        spdlog::warn(
+            "source=sockets the TCP compat dump was refused ({}); using one dump per "
+            "family",
+            netlink::to_string(scanned.error()));
+        tcp_request_ = TcpRequest::per_family;
+        dumps_ = socket_dumps(options_, tcp_request_);
+        records.clear();
+        scanned = scan(records, &failed);
+    }
+    if (!scanned) {
+        return scanned.error();
     }
     last_count_ = records.size();
+    const bool bound_devices = std::any_of(records.begin(), records.end(),
+                                           [](const SocketRecord& r) { return r.ifindex != 0; });
 
     std::map<std::uint32_t, std::string> names;
     if (route_ && bound_devices) {

@@ -1,8 +1,8 @@
 #pragma once
-// SocketSource: the "sockets" PortSource. Four sock_diag dumps per collect() (TCP listeners plus,
-// optionally, bound-only TCP; UDP in every state; each for AF_INET and AF_INET6, kernel.md §1.1,
-// §1.2), SO_REUSEPORT groups folded into one claim (§1.7), and the bind-conflict matching of
-// §1.5/§1.6 in one function, socket_scope().
+// SocketSource: the "sockets" PortSource. Three sock_diag dumps per collect() (TCP listeners plus,
+// optionally, bound-only TCP, both families in one compat dump; UDP in every state for AF_INET
+// and AF_INET6, kernel.md §1.1, §1.2), SO_REUSEPORT groups folded into one claim (§1.7), and the
+// bind-conflict matching of §1.5/§1.6 in one function, socket_scope().
 //
 // Policy decisions (each visible in the claim's SocketOrigin, so a caller can refine them):
 // - device-bound sockets (SO_BINDTODEVICE, VRF) count: a bind without a device on the same
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agent/model.hpp"
+#include "agent/socket_table.hpp"
 #include "agent/source.hpp"
 #include "netlink/sock_diag.hpp"
 #include "netlink/transport.hpp"
@@ -48,14 +49,20 @@ struct SocketScope {
 };
 [[nodiscard]] SocketScope socket_scope(const InetAddress& bound, std::optional<bool> v6only);
 
-/// One dump of a collect(): its label ("tcp4", ...), protocol and request bytes.
+/// One dump of a collect(): its label ("tcp", "udp4", ...), protocol and request bytes.
 struct SocketDump {
     std::string label;
     std::uint8_t protocol = 0;
     std::vector<std::uint8_t> request;
+    std::uint16_t request_type = 20;  // SOCK_DIAG_BY_FAMILY, or TCPDIAG_GETSOCK (18)
 };
-/// The dumps collect() sends, in order tcp4, tcp6, udp4, udp6 (recorders replay these).
-[[nodiscard]] std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options);
+/// How TCP is dumped: one compat request for both families (netlink::build_tcp_compat_request,
+/// the default), or one inet_diag_req_v2 per family (the fallback when the kernel refuses it).
+enum class TcpRequest { compat, per_family };
+/// The dumps collect() sends, in order: "tcp" (compat) or "tcp4", "tcp6"; then "udp4", "udp6"
+/// (recorders replay these).
+[[nodiscard]] std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options,
+                                                   TcpRequest tcp_request = TcpRequest::compat);
 
 /// Entries to claims: one claim per (family, protocol, address, port, ifindex) group, with
 /// SocketOrigin.count = group size (SO_REUSEPORT, kernel.md §1.7) and the group's first socket
@@ -75,17 +82,25 @@ class SocketSource final : public PortSource {
 
     [[nodiscard]] std::string_view name() const override { return "sockets"; }
 
-    /// The four dumps, parsed and folded into claims. Errors: the first failing dump's error,
+    /// The dumps, parsed and folded into claims. Errors: the first failing dump's error,
     /// its detail prefixed with "sock_diag <label> dump: ". A failing link dump is not an error
     /// (device names stay empty; logged once per state change).
     [[nodiscard]] netlink::Result<std::vector<Claim>> collect() override;
     /// The same scan as an indexed SocketTable (what the snapshot service uses).
     [[nodiscard]] netlink::Result<Collected> collect_shared() override;
 
+    /// The TCP request in use: compat until the kernel refuses it once.
+    [[nodiscard]] TcpRequest tcp_request() const { return tcp_request_; }
+
   private:
+    /// Runs dumps_ into records; on an error *failed names the dump that failed.
+    [[nodiscard]] netlink::Result<void> scan(std::vector<SocketRecord>& records,
+                                             const SocketDump** failed);
+
     std::unique_ptr<netlink::Transport> sock_diag_;
     std::unique_ptr<netlink::Transport> route_;
     SocketSourceOptions options_;
+    TcpRequest tcp_request_ = TcpRequest::compat;
     std::vector<SocketDump> dumps_;
     bool device_names_failing_ = false;
     std::size_t last_count_ = 0;  // sockets in the previous scan: the next one reserves as much

@@ -183,6 +183,25 @@ KernelTransport::KernelTransport(std::unique_ptr<NetlinkSocket> socket,
 KernelTransport::~KernelTransport() = default;
 
 Result<Dump> KernelTransport::exchange(std::span<const std::uint8_t> request) {
+    Dump dump;
+    Output out{.dump = &dump};
+    if (auto r = run(request, out); !r) {
+        return r.error();
+    }
+    dump.interrupted = out.interrupted;
+    return dump;
+}
+
+Result<bool> KernelTransport::exchange_each(std::span<const std::uint8_t> request,
+                                            const MessageSink& on_message) {
+    Output out{.sink = &on_message};
+    if (auto r = run(request, out); !r) {
+        return r.error();
+    }
+    return out.interrupted;
+}
+
+Result<void> KernelTransport::run(std::span<const std::uint8_t> request, Output& out) {
     if (!socket_) {
         return *open_error_;
     }
@@ -218,9 +237,8 @@ Result<Dump> KernelTransport::exchange(std::span<const std::uint8_t> request) {
     if (buffer_.size() < options_.initial_buffer) {
         buffer_.resize(options_.initial_buffer);
     }
-    Dump dump;
     terminated_ = false;
-    auto r = receive_replies(expect, &dump, Mode::collect);
+    auto r = receive_replies(expect, &out, Mode::collect);
     if (!r) {
         // The kernel may still be producing the rest of this dump; a new dump on a socket whose
         // dump is running fails with EBUSY (net/netlink/af_netlink.c __netlink_dump_start), so
@@ -232,18 +250,21 @@ Result<Dump> KernelTransport::exchange(std::span<const std::uint8_t> request) {
         }
         return r.error();
     }
-    return dump;
+    return {};
 }
 
-Result<void> KernelTransport::receive_replies(const Expect& expect, Dump* dump, Mode mode) {
+Result<void> KernelTransport::receive_replies(const Expect& expect, Output* out, Mode mode) {
     const auto timeout_error = [&] {
         return Error::of(
             Errc::timeout,
             "netlink request " + type_name(expect.request_type) + " seq " +
                 std::to_string(expect.seq) + ": no complete reply within " +
                 std::to_string(options_.timeout.count()) + " ms" +
-                (dump != nullptr ? " (" + std::to_string(dump->data.size()) + " bytes received)"
-                                 : std::string{}));
+                (out != nullptr ? " (" +
+                                      std::to_string(out->dump != nullptr ? out->dump->data.size()
+                                                                          : out->delivered) +
+                                      " bytes received)"
+                                : std::string{}));
     };
     while (true) {
         const auto now = std::chrono::steady_clock::now();
@@ -295,7 +316,7 @@ Result<void> KernelTransport::receive_replies(const Expect& expect, Dump* dump, 
         }
         auto done = process_datagram(
             std::span<const std::uint8_t>(buffer_).first(std::min(got->length, buffer_.size())),
-            expect, dump, mode);
+            expect, out, mode);
         if (!done) {
             return done.error();
         }
@@ -307,7 +328,7 @@ Result<void> KernelTransport::receive_replies(const Expect& expect, Dump* dump, 
 
 Result<bool> KernelTransport::process_datagram(std::span<const std::uint8_t> datagram,
                                                const Expect& expect,
-                                               Dump* dump,
+                                               Output* out,
                                                Mode mode) {
     MessageWalker walk(datagram);
     while (true) {
@@ -337,8 +358,8 @@ Result<bool> KernelTransport::process_datagram(std::span<const std::uint8_t> dat
                     " port id " + std::to_string(h.nlmsg_pid) + ", expected seq " +
                     std::to_string(expect.seq) + " port id " + std::to_string(expect.port));
         }
-        if ((h.nlmsg_flags & NLM_F_DUMP_INTR) != 0 && dump != nullptr) {
-            dump->interrupted = true;
+        if ((h.nlmsg_flags & NLM_F_DUMP_INTR) != 0 && out != nullptr) {
+            out->interrupted = true;
         }
         switch (h.nlmsg_type) {
             case NLMSG_NOOP:
@@ -414,11 +435,19 @@ Result<bool> KernelTransport::process_datagram(std::span<const std::uint8_t> dat
             default:
                 break;
         }
-        if (dump != nullptr) {
+        if (out != nullptr && out->dump != nullptr) {
             // Keep the message, padded to its aligned size so that Dump::messages() can walk it.
+            Dump* dump = out->dump;
             const auto bytes = datagram.subspan(m.offset, h.nlmsg_len);
             dump->data.insert(dump->data.end(), bytes.begin(), bytes.end());
             dump->data.resize(dump->data.size() + (align4(h.nlmsg_len) - h.nlmsg_len), 0);
+        } else if (out != nullptr && out->sink != nullptr) {
+            RawMessage streamed = m;
+            streamed.offset = out->delivered;
+            out->delivered += align4(h.nlmsg_len);
+            if (auto r = (*out->sink)(streamed); !r) {
+                return r.error();
+            }
         }
         // A reply without NLM_F_MULTI is the whole answer, unless an ACK was asked for (the
         // kernel sends it after the reply, net/netlink/af_netlink.c netlink_rcv_skb).

@@ -88,14 +88,27 @@ class KernelTransport final : public Transport {
     /// the kernel, a foreign port id or a future sequence number, NLMSG_OVERRUN),
     /// Errc::timeout (deadline passed).
     [[nodiscard]] Result<Dump> exchange(std::span<const std::uint8_t> request) override;
+    /// The same loop, each message handed to on_message as its datagram arrives (one receive
+    /// buffer is all the memory a dump of any size needs). An error from on_message ends the
+    /// exchange like a malformed reply: the rest of the dump is read away.
+    [[nodiscard]] Result<bool> exchange_each(std::span<const std::uint8_t> request,
+                                             const MessageSink& on_message) override;
 
   private:
     enum class Mode { collect, drain };
     struct Expect;
-    [[nodiscard]] Result<void> receive_replies(const Expect& expect, Dump* dump, Mode mode);
+    // Where collected messages go: appended to dump, or handed to sink (exactly one is set).
+    struct Output {
+        Dump* dump = nullptr;
+        const MessageSink* sink = nullptr;
+        bool interrupted = false;
+        std::size_t delivered = 0;  // bytes streamed so far (the offset a Dump would have)
+    };
+    [[nodiscard]] Result<void> run(std::span<const std::uint8_t> request, Output& out);
+    [[nodiscard]] Result<void> receive_replies(const Expect& expect, Output* out, Mode mode);
     [[nodiscard]] Result<bool> process_datagram(std::span<const std::uint8_t> datagram,
                                                 const Expect& expect,
-                                                Dump* dump,
+                                                Output* out,
                                                 Mode mode);
 
     std::unique_ptr<NetlinkSocket> socket_;

@@ -128,6 +128,11 @@ Result<Dump> ReplayTransport::exchange(std::span<const std::uint8_t> request) {
     return loop_.exchange(request);
 }
 
+Result<bool> ReplayTransport::exchange_each(std::span<const std::uint8_t> request,
+                                            const MessageSink& on_message) {
+    return loop_.exchange_each(request, on_message);
+}
+
 std::size_t ReplayTransport::served() const { return socket_->served(); }
 
 // ---------------------------------------------------------------------------------------------

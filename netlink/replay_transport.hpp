@@ -38,6 +38,9 @@ class ReplayTransport final : public Transport {
     /// hex), Errc::timeout when the recorded replies end without DONE/ACK, and every error the
     /// recorded bytes make KernelTransport report (Errc::kernel for a recorded NLMSG_ERROR, ...).
     [[nodiscard]] Result<Dump> exchange(std::span<const std::uint8_t> request) override;
+    /// Streams the recorded replies through KernelTransport's streaming loop.
+    [[nodiscard]] Result<bool> exchange_each(std::span<const std::uint8_t> request,
+                                             const MessageSink& on_message) override;
 
     /// How many exchanges were served so far (tests check that a fixture was really used).
     [[nodiscard]] std::size_t served() const;

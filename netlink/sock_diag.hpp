@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "netlink/bytes.hpp"
 #include "netlink/error.hpp"
 #include "netlink/inet_address.hpp"
 #include "netlink/transport.hpp"
@@ -59,6 +60,19 @@ struct SocketEntry {
     std::uint8_t protocol,
     std::uint32_t states,
     std::span<const std::uint8_t> bytecode = {});
+
+/// The legacy TCP-only dump request: nlmsghdr (type TCPDIAG_GETSOCK 18, NLM_F_REQUEST|NLM_F_DUMP)
+/// + struct inet_diag_req {family AF_INET, states, id 0}. The kernel runs it with sdiag_family
+/// AF_UNSPEC (net/ipv4/inet_diag.c inet_diag_dump_compat), so one dump returns IPv4 and IPv6
+/// sockets, and the TCP_BOUND_INACTIVE part walks the global bind hash once instead of once
+/// per family: 1.4 ms instead of 2 x 1.15 ms on an empty namespace (kernel.md §1.11,
+/// measured on 6.18). Replies are inet_diag_msg with nlmsg_type 18.
+[[nodiscard]] std::vector<std::uint8_t> build_tcp_compat_request(std::uint32_t states);
+
+/// One reply message of a sock_diag dump (SOCK_DIAG_BY_FAMILY, or TCPDIAG_GETSOCK for the
+/// compat request) as a SocketEntry; errors as parse_inet_diag's.
+[[nodiscard]] Result<SocketEntry> parse_inet_diag_message(const RawMessage& m,
+                                                          std::uint8_t protocol);
 
 /// Every SOCK_DIAG_BY_FAMILY message of dump as a SocketEntry (protocol is what was requested).
 /// Unknown attributes are ignored; optional attributes stay nullopt when absent.

@@ -4,6 +4,7 @@
 // fixture. Decoders only ever see a Dump, so unit tests replay exactly what the kernel sent.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -12,6 +13,12 @@
 struct nlmsghdr;
 
 namespace vipportd::netlink {
+
+struct RawMessage;  // netlink/bytes.hpp
+
+/// Receives the reply messages of a streamed exchange one at a time, in order; an error stops
+/// the exchange and is returned from it.
+using MessageSink = std::function<Result<void>(const RawMessage&)>;
 
 /// One reply message: its header fields and the payload after the nlmsghdr (bounded by nlmsg_len).
 struct MessageView {
@@ -39,6 +46,14 @@ class Transport {
     /// failures, Errc::truncated for MSG_TRUNC or short messages, Errc::timeout if the kernel
     /// stalls.
     [[nodiscard]] virtual Result<Dump> exchange(std::span<const std::uint8_t> request) = 0;
+
+    /// The same exchange, each reply message handed to on_message while the reply is still
+    /// arriving instead of being collected: a 45,000-socket dump then never exists in memory as
+    /// a whole (RawMessage::offset counts from the start of the reply, as in a Dump). Returns
+    /// whether some message carried NLM_F_DUMP_INTR. The default collects with exchange() and
+    /// then walks the Dump; KernelTransport streams for real.
+    [[nodiscard]] virtual Result<bool> exchange_each(std::span<const std::uint8_t> request,
+                                                     const MessageSink& on_message);
 };
 
 /// exchange() repeated while the dump comes back with NLM_F_DUMP_INTR (the kernel's "this dump
@@ -47,5 +62,13 @@ class Transport {
 [[nodiscard]] Result<Dump> exchange_consistent(Transport& transport,
                                                std::span<const std::uint8_t> request,
                                                int max_attempts = 3);
+
+/// exchange_consistent() for a streamed exchange: restart() runs before every attempt, so the
+/// receiver can drop what an interrupted attempt delivered.
+[[nodiscard]] Result<void> exchange_each_consistent(Transport& transport,
+                                                    std::span<const std::uint8_t> request,
+                                                    int max_attempts,
+                                                    const std::function<void()>& restart,
+                                                    const MessageSink& on_message);
 
 }  // namespace vipportd::netlink

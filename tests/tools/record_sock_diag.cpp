@@ -5,9 +5,11 @@
 // Creates a throw-away netns (TestNetns), configures it, opens the sockets of the scenario below
 // (fixed ports are fine there: nothing else lives in that namespace), and records, byte for byte
 // through RecordingSocket under KernelTransport:
-//   sock_diag/scenario.txt  tcp4/tcp6 (LISTEN|BOUND_INACTIVE), udp4/udp6 (all states), then
-//                           tcp4/tcp6 with LISTEN only (SocketSourceOptions{.tcp_bound_inactive
-//                           = false}), exactly the requests of agent::socket_dumps().
+//   sock_diag/scenario.txt  tcp (compat, LISTEN|BOUND_INACTIVE), udp4/udp6 (all states), then
+//                           tcp with LISTEN only (SocketSourceOptions{.tcp_bound_inactive =
+//                           false}), then tcp4/tcp6 per family (TcpRequest::per_family) with
+//                           and without BOUND_INACTIVE: exactly the requests of
+//                           agent::socket_dumps().
 //   sock_diag/errors.txt    a request with an invalid family (NLMSG_ERROR) and one for an
 //                           unsupported protocol (the kernel's answer, whatever it is).
 //   rtnl/links.txt          the RTM_GETLINK dump of that netns.
@@ -256,8 +258,8 @@ int main(int argc, char** argv) try {
     const std::vector<int> fds = ns.in(open_scenario);
 
     netlink::Fixture scenario = header(
-        "sock_diag dumps: agent::socket_dumps() with "
-        "tcp_bound_inactive on, then the two TCP dumps with it off");
+        "sock_diag dumps: agent::socket_dumps() with tcp_bound_inactive on, then its TCP dump "
+        "with it off, then the per-family TCP dumps (the fallback) with it on and off");
     netlink::Fixture errors = header("sock_diag requests the kernel rejects");
     netlink::Fixture links = header("RTM_GETLINK dump (netlink::build_link_dump_request())");
 
@@ -276,12 +278,20 @@ int main(int argc, char** argv) try {
             auto* tap = rec.get();
             netlink::KernelTransport t(std::move(rec));
             std::vector<agent::SocketDump> dumps = agent::socket_dumps({});
-            for (auto& d : agent::socket_dumps({.tcp_bound_inactive = false})) {
-                if (d.protocol == netlink::kProtoTcp) {
-                    d.label += " (LISTEN only)";
-                    dumps.push_back(std::move(d));
+            const auto add_tcp = [&dumps](std::vector<agent::SocketDump> more,
+                                          const std::string& suffix) {
+                for (auto& d : more) {
+                    if (d.protocol == netlink::kProtoTcp) {
+                        d.label += suffix;
+                        dumps.push_back(std::move(d));
+                    }
                 }
-            }
+            };
+            add_tcp(agent::socket_dumps({.tcp_bound_inactive = false}), " (LISTEN only)");
+            add_tcp(agent::socket_dumps({}, agent::TcpRequest::per_family), " (per family)");
+            add_tcp(
+                agent::socket_dumps({.tcp_bound_inactive = false}, agent::TcpRequest::per_family),
+                " (per family, LISTEN only)");
             for (const auto& d : dumps) {
                 tap->annotate(d.label);
                 auto r = t.exchange(d.request);

@@ -96,7 +96,7 @@ TEST_F(FaultySockets, PersistentlyInterruptedDumpFailsNamingTheDump) {
     ASSERT_FALSE(claims);
     EXPECT_EQ(claims.error().code, Errc::interrupted);
     EXPECT_EQ(netlink::to_string(claims.error()),
-              "sock_diag tcp6 dump: dump interrupted (NLM_F_DUMP_INTR) on all 3 attempts");
+              "sock_diag udp6 dump: dump interrupted (NLM_F_DUMP_INTR) on all 3 attempts");
 }
 
 struct SocketCase {
@@ -128,22 +128,22 @@ INSTANTIATE_TEST_SUITE_P(
     SocketFaults,
     ::testing::Values(
         SocketCase{"eperm", Fault(FaultKind::kernel_error).with_errno(EPERM), Errc::kernel,
-                   "sock_diag tcp4 dump: netlink request type 20: kernel answered NLMSG_ERROR: "
+                   "sock_diag tcp dump: netlink request type 18: kernel answered NLMSG_ERROR: "
                    "Operation not permitted"},
         SocketCase{"enobufs", Fault(FaultKind::socket_error).with_errno(ENOBUFS), Errc::system,
-                   "sock_diag tcp4 dump: netlink recvmsg(MSG_PEEK): No buffer space available"},
+                   "sock_diag tcp dump: netlink recvmsg(MSG_PEEK): No buffer space available"},
         SocketCase{"truncated", Fault(FaultKind::truncated).on_payload_byte(0, AF_INET6),
-                   Errc::truncated, "sock_diag tcp6 dump: netlink reply datagram of "},
+                   Errc::truncated, "sock_diag udp6 dump: netlink reply datagram of "},
         SocketCase{"msg_trunc", Fault(FaultKind::msg_trunc), Errc::truncated,
-                   "sock_diag tcp4 dump: netlink datagram of "},
+                   "sock_diag tcp dump: netlink datagram of "},
         SocketCase{"garbage_attributes", Fault(FaultKind::garbage_payload).with_bytes(72),
-                   Errc::truncated, "sock_diag tcp4 dump: "},
+                   Errc::truncated, "sock_diag tcp dump: "},
         SocketCase{"garbage_header", Fault(FaultKind::garbage_payload).with_bytes(0),
-                   Errc::malformed, "sock_diag tcp4 dump: "},
+                   Errc::malformed, "sock_diag tcp dump: "},
         SocketCase{"never_ends", Fault(FaultKind::never_ends).on_payload_byte(0, AF_INET6),
-                   Errc::timeout, "sock_diag tcp6 dump: netlink request type 20 seq "},
+                   Errc::timeout, "sock_diag udp6 dump: netlink request type 20 seq "},
         SocketCase{"silence", Fault(FaultKind::silence), Errc::timeout,
-                   "sock_diag tcp4 dump: netlink request type 20 seq "}),
+                   "sock_diag tcp dump: netlink request type 18 seq "}),
     [](const auto& p) { return std::string(p.param.name); });
 
 // --- nftables -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include "agent/socket_source.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <variant>
 
 #include <gtest/gtest.h>
@@ -69,7 +70,12 @@ const Claim* find(const Snapshot& s, Protocol p, std::uint16_t port, const char*
 template <class F>
 void for_each_reply_attribute(Fixture& fx, std::uint8_t family, std::uint16_t type, F f) {
     for (auto& ex : fx.exchanges) {
-        if (ex.request.size() < 18 || ex.request[16] != family || ex.request[17] != 6) {
+        if (ex.request.size() < 18) {
+            continue;
+        }
+        // TCP dumps: the compat request (both families), or a v2 request for IPPROTO_TCP.
+        const auto request_type = netlink::load<nlmsghdr>(ex.request).nlmsg_type;
+        if (request_type != TCPDIAG_GETSOCK && ex.request[17] != 6) {
             continue;
         }
         for (auto& d : ex.replies) {
@@ -78,7 +84,8 @@ void for_each_reply_attribute(Fixture& fx, std::uint8_t family, std::uint16_t ty
                 if (!*m) {
                     break;
                 }
-                if ((*m)->header.nlmsg_type != SOCK_DIAG_BY_FAMILY) {
+                if ((*m)->header.nlmsg_type != request_type || (*m)->payload.empty() ||
+                    (*m)->payload[0] != family) {
                     continue;
                 }
                 const std::size_t at =
@@ -262,7 +269,8 @@ TEST(SocketSource, UnknownV6onlyWidensAndMarksUncertain) {
         netlink::store(d, off + 2, std::uint16_t{200});  // as if the kernel never sent it
         ++retyped;
     });
-    ASSERT_EQ(retyped, 8);  // four tcp6 sockets, in each of the two TCP masks
+    // Four tcp6 sockets, in each of the two TCP masks, in the compat and per-family dumps.
+    ASSERT_EQ(retyped, 16);
     SocketSource source(replay(f), nullptr);
     const Snapshot s = collect(source);
     const Claim* only = find(s, Protocol::tcp, 8081, "::");
@@ -275,12 +283,19 @@ TEST(SocketSource, UnknownV6onlyWidensAndMarksUncertain) {
     EXPECT_EQ(find(s, Protocol::tcp, 8082, "::ffff:1.2.3.4")->certainty, Certainty::exact);
 }
 
-// NLM_F_DUMP_INTR on the recorded tcp4 dump: retried, then accepted or reported.
-Fixture with_interrupted_tcp4(int interrupted_copies, bool clean_copy) {
-    Fixture f = fixture("sock_diag/scenario.txt");
-    const auto it = std::find_if(f.exchanges.begin(), f.exchanges.end(), [](const auto& ex) {
-        return ex.request[16] == 2 && ex.request[17] == 6;
+// The recorded exchange annotated label.
+std::vector<netlink::FixtureExchange>::iterator labelled(Fixture& f, const std::string& label) {
+    const auto it = std::find_if(f.exchanges.begin(), f.exchanges.end(), [&](const auto& ex) {
+        return ex.comment == std::vector<std::string>{label};
     });
+    EXPECT_NE(it, f.exchanges.end()) << label;
+    return it;
+}
+
+// NLM_F_DUMP_INTR on the recorded TCP (compat) dump: retried, then accepted or reported.
+Fixture with_interrupted_tcp(int interrupted_copies, bool clean_copy) {
+    Fixture f = fixture("sock_diag/scenario.txt");
+    const auto it = labelled(f, "tcp");
     netlink::FixtureExchange clean = *it;
     netlink::FixtureExchange intr = clean;
     for (auto& d : intr.replies) {
@@ -307,20 +322,51 @@ Fixture with_interrupted_tcp4(int interrupted_copies, bool clean_copy) {
 }
 
 TEST(SocketSource, InterruptedDumpIsRetried) {
-    auto t = std::make_unique<ReplayTransport>(with_interrupted_tcp4(2, true));
+    auto t = std::make_unique<ReplayTransport>(with_interrupted_tcp(2, true));
     auto* raw = t.get();
     SocketSource source(std::move(t), nullptr);
     const Snapshot s = collect(source);
     EXPECT_EQ(s.claims.size(), 18U);
-    EXPECT_EQ(raw->served(), 6U);  // tcp4 three times, then tcp6, udp4, udp6
+    EXPECT_EQ(raw->served(), 5U);  // tcp three times, then udp4, udp6
 }
 
 TEST(SocketSource, PersistentlyInterruptedDumpFails) {
-    SocketSource source(replay(with_interrupted_tcp4(1, false)), nullptr, {.max_attempts = 3});
+    SocketSource source(replay(with_interrupted_tcp(1, false)), nullptr, {.max_attempts = 3});
     auto claims = source.collect();
     ASSERT_FALSE(claims);
     EXPECT_EQ(claims.error().code, netlink::Errc::interrupted);
-    EXPECT_EQ(claims.error().detail.rfind("sock_diag tcp4 dump:", 0), 0U);
+    EXPECT_EQ(claims.error().detail.rfind("sock_diag tcp dump:", 0), 0U);
+}
+
+// A kernel that refuses the compat request (inet_rcv_compat unset: EOPNOTSUPP) gets one v2 dump
+// per family, from then on, with the same claims.
+TEST(SocketSource, RefusedCompatDumpFallsBackToOneDumpPerFamily) {
+    Fixture f = fixture("sock_diag/scenario.txt");
+    const std::size_t expected =
+        collect(*std::make_unique<SocketSource>(replay(f), nullptr)).claims.size();
+    // Replace the compat exchange's reply with the kernel's NLMSG_ERROR -EOPNOTSUPP.
+    auto it = labelled(f, "tcp");
+    nlmsghdr err_header{};
+    err_header.nlmsg_len = static_cast<std::uint32_t>(netlink::kNlmsghdrSize + sizeof(nlmsgerr));
+    err_header.nlmsg_type = NLMSG_ERROR;
+    err_header.nlmsg_flags = NLM_F_CAPPED;
+    std::vector<std::uint8_t> reply(err_header.nlmsg_len, 0);
+    netlink::store(std::span<std::uint8_t>(reply), 0, err_header);
+    netlink::store(std::span<std::uint8_t>(reply), netlink::kNlmsghdrSize, -EOPNOTSUPP);
+    netlink::store(std::span<std::uint8_t>(reply), netlink::kNlmsghdrSize + sizeof(int),
+                   netlink::load<nlmsghdr>(it->request));
+    it->replies = {reply};
+    auto t = std::make_unique<ReplayTransport>(f);
+    auto* raw = t.get();
+    SocketSource source(std::move(t), nullptr);
+    EXPECT_EQ(source.tcp_request(), TcpRequest::compat);
+    const Snapshot s = collect(source);
+    EXPECT_EQ(s.claims.size(), expected);
+    EXPECT_EQ(expected, 18U);
+    EXPECT_EQ(source.tcp_request(), TcpRequest::per_family);
+    EXPECT_EQ(raw->served(), 5U);  // tcp (refused), tcp4, tcp6, udp4, udp6
+    (void)collect(source);
+    EXPECT_EQ(raw->served(), 9U);  // the compat request is not tried again
 }
 
 TEST(SocketSource, NoTransportIsAnError) {

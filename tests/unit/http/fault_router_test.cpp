@@ -132,7 +132,7 @@ TEST_F(FaultRouter, EverySourceIsNamedWhenItFails) {
     EXPECT_THAT(res.body(),
                 StartsWith(R"({"error":{"code":"SYS.1006","description":"An operation failed",)"
                            R"("details":"failed to read kernel state from source[sockets]: )"
-                           R"(sock_diag tcp4 dump: netlink request type 20 seq )"));
+                           R"(sock_diag tcp dump: netlink request type 18 seq )"));
     EXPECT_NE(res.body().find("no complete reply within 50 ms"), std::string::npos);
 
     netlink::FaultIptSource::IptFault eperm;
@@ -161,7 +161,7 @@ TEST_F(FaultRouter, EverySourceIsNamedWhenItFails) {
     sockets->inject(Fault(FaultKind::garbage_payload).with_bytes(0));
     res = get();
     EXPECT_EQ(res.result(), bhttp::status::service_unavailable);
-    EXPECT_THAT(res.body(), testing::HasSubstr("source[sockets]: sock_diag tcp4 dump: "));
+    EXPECT_THAT(res.body(), testing::HasSubstr("source[sockets]: sock_diag tcp dump: "));
 
     res = get();
     EXPECT_EQ(res.result(), bhttp::status::ok);

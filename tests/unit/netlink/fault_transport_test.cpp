@@ -35,10 +35,20 @@ Fixture fixture(const std::string& name) {
     return f ? *f : Fixture{};
 }
 
-/// The first recorded request of scenario.txt: the tcp4 sock_diag dump.
-std::vector<std::uint8_t> tcp4_request() {
-    return fixture("sock_diag/scenario.txt").exchanges[0].request;
+/// The recorded request of scenario.txt annotated `label`.
+std::vector<std::uint8_t> scenario_request(const std::string& label) {
+    const Fixture f = fixture("sock_diag/scenario.txt");
+    for (const auto& ex : f.exchanges) {
+        if (ex.comment == std::vector<std::string>{label}) {
+            return ex.request;
+        }
+    }
+    ADD_FAILURE() << "no exchange labelled " << label << " in sock_diag/scenario.txt";
+    return {};
 }
+
+/// A SOCK_DIAG_BY_FAMILY request (type 20): the per-family tcp4 dump of the scenario.
+std::vector<std::uint8_t> tcp4_request() { return scenario_request("tcp4 (per family)"); }
 
 KernelTransportOptions fast() {
     KernelTransportOptions o;
@@ -229,8 +239,7 @@ TEST(FaultTransport, SilenceTimesOut) {
 
 // Faults pick their exchange: by request type, by a payload byte, after `skip` matches.
 TEST(FaultTransport, FaultsMatchTypePayloadAndSkip) {
-    const Fixture f = fixture("sock_diag/scenario.txt");
-    const auto& tcp6 = f.exchanges[1].request;
+    const auto tcp6 = scenario_request("tcp6 (per family)");
     ASSERT_EQ(tcp6[16], AF_INET6);
     auto t = sockets();
     t.inject(Fault(FaultKind::kernel_error)

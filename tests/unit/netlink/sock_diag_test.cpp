@@ -95,7 +95,103 @@ TEST(SockDiagRequest, BytecodeAttributeIsPadded) {
                  std::invalid_argument);
 }
 
+TEST(SockDiagRequest, TcpCompatExactBytes) {
+    const Bytes expected = hex(
+        "4c000000 12000103 00000000 00000000"  // nlmsghdr: len 76, TCPDIAG_GETSOCK, REQUEST|DUMP
+        "02000000"                             // AF_INET (ignored: dumped as AF_UNSPEC), ext 0
+        "00000000 00000000 00000000 00000000 00000000 00000000"  // inet_diag_sockid: all zero
+        "00000000 00000000 00000000 00000000 00000000 00000000"
+        "00240000 00000000");  // states 0x2400, dbs 0
+    EXPECT_EQ(build_tcp_compat_request(kTcpStates), expected);
+}
+
 // --- parsing recorded dumps -------------------------------------------------------------------
+
+Dump recorded_compat(std::uint32_t states) {
+    auto t = ReplayTransport::open(VIPPORTD_FIXTURES "/sock_diag/scenario.txt");
+    EXPECT_TRUE(t) << to_string(t.error());
+    auto dump = (*t)->exchange(build_tcp_compat_request(states));
+    EXPECT_TRUE(dump) << to_string(dump.error());
+    return std::move(*dump);
+}
+
+// The compat request answers for both families at once (replies of type 18): exactly the union
+// of the two per-family dumps, in both masks.
+TEST(SockDiagParse, TcpCompatDumpIsBothFamilies) {
+    for (const std::uint32_t states : {kTcpStates, kStatesTcpListen}) {
+        const Dump compat = recorded_compat(states);
+        auto messages = compat.messages();
+        ASSERT_TRUE(messages);
+        ASSERT_FALSE(messages->empty());
+        for (const auto& m : *messages) {
+            EXPECT_EQ(m.type, TCPDIAG_GETSOCK);
+        }
+        auto both = parsed(compat, kProtoTcp);
+        auto expected = parsed(recorded(Family::v4, kProtoTcp, states), kProtoTcp);
+        const auto v6 = parsed(recorded(Family::v6, kProtoTcp, states), kProtoTcp);
+        expected.insert(expected.end(), v6.begin(), v6.end());
+        const auto key = [](const SocketEntry& e) { return e.inode; };
+        const auto by_inode = [&](const SocketEntry& a, const SocketEntry& b) {
+            return key(a) < key(b);
+        };
+        std::sort(both.begin(), both.end(), by_inode);
+        std::sort(expected.begin(), expected.end(), by_inode);
+        EXPECT_EQ(both, expected) << "states " << states;
+    }
+    // The recording holds v4 and v6 sockets, and the bound-only one only with the 0x2000 bit.
+    const auto all = parsed(recorded_compat(kTcpStates), kProtoTcp);
+    EXPECT_TRUE(std::any_of(all.begin(), all.end(),
+                            [](const SocketEntry& e) { return e.family == Family::v6; }));
+    EXPECT_EQ(with_port(all, 7777).size(), 1U);
+    EXPECT_TRUE(with_port(parsed(recorded_compat(kStatesTcpListen), kProtoTcp), 7777).empty());
+}
+
+// Streaming hands over the same messages, with the offsets a collected Dump would have.
+TEST(SockDiagParse, StreamedExchangeSeesWhatTheDumpHolds) {
+    auto t = ReplayTransport::open(VIPPORTD_FIXTURES "/sock_diag/scenario.txt");
+    ASSERT_TRUE(t) << to_string(t.error());
+    std::vector<SocketEntry> streamed;
+    std::vector<std::size_t> offsets;
+    auto interrupted = (*t)->exchange_each(build_tcp_compat_request(kTcpStates),
+                                           [&](const RawMessage& m) -> Result<void> {
+                                               offsets.push_back(m.offset);
+                                               auto e = parse_inet_diag_message(m, kProtoTcp);
+                                               if (!e) {
+                                                   return e.error();
+                                               }
+                                               streamed.push_back(*e);
+                                               return {};
+                                           });
+    ASSERT_TRUE(interrupted) << to_string(interrupted.error());
+    EXPECT_FALSE(*interrupted);
+    const Dump d = recorded_compat(kTcpStates);
+    EXPECT_EQ(streamed, parsed(d, kProtoTcp));
+    std::vector<std::size_t> dump_offsets;
+    MessageWalker walk(d.data);
+    while (auto m = walk.next()) {
+        if (!*m) {
+            break;
+        }
+        dump_offsets.push_back((*m)->offset);
+    }
+    EXPECT_EQ(offsets, dump_offsets);
+}
+
+// An error from the receiver ends the exchange with that error, and the transport stays usable.
+TEST(SockDiagParse, StreamedReceiverErrorEndsTheExchange) {
+    auto t = ReplayTransport::open(VIPPORTD_FIXTURES "/sock_diag/scenario.txt");
+    ASSERT_TRUE(t) << to_string(t.error());
+    int seen = 0;
+    auto r = (*t)->exchange_each(build_tcp_compat_request(kTcpStates),
+                                 [&](const RawMessage&) -> Result<void> {
+                                     ++seen;
+                                     return Error::of(Errc::malformed, "receiver says no");
+                                 });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(to_string(r.error()), "receiver says no");
+    EXPECT_EQ(seen, 1);
+    EXPECT_TRUE((*t)->exchange(build_inet_diag_request(Family::v4, kProtoUdp, kStatesAll)));
+}
 
 TEST(SockDiagParse, Tcp4Listeners) {
     const auto v = parsed(recorded(Family::v4, kProtoTcp, kTcpStates), kProtoTcp);
@@ -224,6 +320,9 @@ TEST(SockDiagParse, WrongMessageTypeIsMalformed) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::malformed);
     EXPECT_NE(r.error().detail.find("offset 124"), std::string::npos) << r.error().detail;
+    EXPECT_NE(r.error().detail.find("expected SOCK_DIAG_BY_FAMILY (20) or TCPDIAG_GETSOCK (18)"),
+              std::string::npos)
+        << r.error().detail;
 }
 
 TEST(SockDiagParse, UnknownFamilyIsMalformed) {
