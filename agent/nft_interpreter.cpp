@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "agent/rule_constraint.hpp"
@@ -375,16 +376,55 @@ bool overlaps(const RuleConstraint& a, const RuleConstraint& b) {
            overlaps(a.daddr, b.daddr);
 }
 
+/// s.intersected(AddressScope::all(f)) is not empty, without building either scope: the ranges
+/// of a scope are valid (first <= last), so any range of family f is a witness.
+bool has_family(const AddressScope& s, Family f) {
+    return std::any_of(s.ranges().begin(), s.ranges().end(),
+                       [f](const AddressRange& r) { return r.first.family == f; });
+}
+
+/// inner's ports other than 0 all lie in outer. PortSets are sorted, disjoint and non-adjacent,
+/// so each (clipped) range of inner must sit inside one range of outer; no temporary sets (this
+/// runs for every rule that ends a path).
+bool ports_within(const PortSet& inner, const PortSet& outer) {
+    auto o = outer.ranges().begin();
+    for (const auto& r : inner.ranges()) {
+        if (r.last < 1) {
+            continue;  // port 0 is never claimed (to_claims limits ports to 1-65535)
+        }
+        const std::uint16_t first = std::max<std::uint16_t>(r.first, 1);
+        while (o != outer.ranges().end() && o->last < first) {
+            ++o;
+        }
+        if (o == outer.ranges().end() || o->first > first || o->last < r.last) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /// outer contains every packet of interest of inner.
 bool covers(const RuleConstraint& outer, const RuleConstraint& inner) {
     return (outer.tcp || !inner.tcp) && (outer.udp || !inner.udp) &&
-           inner.dports.intersected(PortSet::range(1, 65535)).subtracted(outer.dports).empty() &&
+           ports_within(inner.dports, outer.dports) &&
            inner.daddr.intersected(outer.daddr) == inner.daddr;
 }
 
-/// The addresses of a scope when there are at most limit of them.
-std::optional<std::vector<InetAddress>> few_addresses(const AddressScope& s, std::size_t limit) {
-    std::vector<InetAddress> out;
+/// The addresses of a scope when there are at most kFewAddresses of them, in a fixed array (this
+/// runs twice for every rule that ends a path: no allocation).
+constexpr std::size_t kFewAddresses = 16;
+struct FewAddresses {
+    std::array<InetAddress, kFewAddresses> items{};
+    std::size_t n = 0;
+    [[nodiscard]] std::size_t size() const { return n; }
+    void push_back(const InetAddress& a) { items[n++] = a; }
+    [[nodiscard]] const InetAddress* begin() const { return items.data(); }
+    [[nodiscard]] const InetAddress* end() const { return items.data() + n; }
+};
+
+std::optional<FewAddresses> few_addresses(const AddressScope& s, std::size_t limit) {
+    FewAddresses out;
+    limit = std::min(limit, kFewAddresses);
     for (const auto& r : s.ranges()) {
         for (InetAddress a = r.first;;) {
             if (out.size() == limit) {
@@ -413,6 +453,7 @@ std::optional<std::vector<InetAddress>> few_addresses(const AddressScope& s, std
 class Exclusions {
   public:
     static constexpr std::size_t kIndexed = 16;  // scopes of at most this many values are indexed
+    static_assert(kIndexed <= kFewAddresses);
 
     void add(RuleConstraint box) {
         box.uncertain.clear();
@@ -440,31 +481,50 @@ class Exclusions {
     /// f returns false.
     template <class F>
     void for_each_overlapping(const RuleConstraint& b, F&& f) const {
-        std::vector<std::uint32_t> candidates;
-        bool all = true;
+        // The index lists are only looked up first and counted; just the shorter side is
+        // copied. Copying both made a chain of 10,000 DNAT rules on one port quadratic: every
+        // rule copied the by-port list of all the rules before it only to throw it away.
+        std::array<const std::vector<std::uint32_t>*, kIndexed + 1> addr_lists{};
+        std::array<const std::vector<std::uint32_t>*, kIndexed + 1> port_lists{};
+        std::size_t addr_n = 0;
+        std::size_t port_n = 0;
+        bool by_addr = false;
+        bool by_port = false;
+        std::size_t addr_count = 0;
+        std::size_t port_count = 0;
         if (auto addrs = few_addresses(b.daddr, kIndexed)) {
-            all = false;
-            candidates = addr_wide_;
+            by_addr = true;
+            addr_lists[addr_n++] = &addr_wide_;
+            addr_count = addr_wide_.size();
             for (const auto& a : *addrs) {
                 if (auto it = by_addr_.find(a); it != by_addr_.end()) {
-                    candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+                    addr_lists[addr_n++] = &it->second;
+                    addr_count += it->second.size();
                 }
             }
         }
         if (b.dports.count() <= kIndexed) {
-            std::vector<std::uint32_t> by_port = port_wide_;
+            port_lists[port_n++] = &port_wide_;
+            port_count = port_wide_.size();
             for (const auto& r : b.dports.ranges()) {
                 for (std::uint32_t p = r.first; p <= r.last; ++p) {
                     if (auto it = by_port_.find(static_cast<std::uint16_t>(p));
                         it != by_port_.end()) {
-                        by_port.insert(by_port.end(), it->second.begin(), it->second.end());
+                        port_lists[port_n++] = &it->second;
+                        port_count += it->second.size();
                     }
                 }
             }
-            if (all || by_port.size() < candidates.size()) {
-                candidates = std::move(by_port);
+            by_port = !by_addr || port_count < addr_count;
+        }
+        const bool all = !by_addr && !by_port;
+        std::vector<std::uint32_t> candidates;
+        if (!all) {
+            const auto& lists = by_port ? port_lists : addr_lists;
+            candidates.reserve(by_port ? port_count : addr_count);
+            for (std::size_t k = 0; k < (by_port ? port_n : addr_n); ++k) {
+                candidates.insert(candidates.end(), lists[k]->begin(), lists[k]->end());
             }
-            all = false;
         }
         if (all) {
             for (const auto& box : boxes_) {
@@ -484,10 +544,21 @@ class Exclusions {
     }
 
   private:
+    // Hashed, not ordered: only find() is used, and a chain of 10,000 DNAT rules made the
+    // ordered map's address comparisons (memcmp) a visible share of the walk.
+    struct AddressHash {
+        std::size_t operator()(const InetAddress& a) const noexcept {
+            std::uint64_t h = static_cast<std::uint64_t>(a.family) + 0x9e3779b97f4a7c15ULL;
+            for (const auto b : a.bytes) {
+                h = (h ^ b) * 0x100000001b3ULL;  // FNV-1a
+            }
+            return static_cast<std::size_t>(h);
+        }
+    };
     std::vector<RuleConstraint> boxes_;
-    std::map<InetAddress, std::vector<std::uint32_t>> by_addr_;
+    std::unordered_map<InetAddress, std::vector<std::uint32_t>, AddressHash> by_addr_;
     std::vector<std::uint32_t> addr_wide_;
-    std::map<std::uint16_t, std::vector<std::uint32_t>> by_port_;
+    std::unordered_map<std::uint16_t, std::vector<std::uint32_t>> by_port_;
     std::vector<std::uint32_t> port_wide_;
 };
 
@@ -516,13 +587,25 @@ struct Outcome {
 class Walker {
   public:
     Walker(const nft::Ruleset& rs, const NftInterpretLimits& limits) : rs_(rs), limits_(limits) {
+        // Typically a claim or two per rule: reserving spares the doubling series, which moved
+        // every claim again and touched fresh memory each time.
+        claims_.reserve(rs.rules.size());
         for (const auto& c : rs.chains) {
             chains_[key(c.family, c.table, c.name)].chain = &c;
         }
+        // Rules come in dump order, chain after chain: look the chain up again only when it
+        // changes (a key string and a map search per rule were a good part of the walk).
+        const nft::Rule* prev = nullptr;
+        ChainRules* target = nullptr;
         for (const auto& r : rs.rules) {
-            auto it = chains_.find(key(r.family, r.table, r.chain));
-            if (it != chains_.end()) {
-                it->second.rules.push_back(&r);
+            if (prev == nullptr || r.family != prev->family || r.chain != prev->chain ||
+                r.table != prev->table) {
+                auto it = chains_.find(key(r.family, r.table, r.chain));
+                target = it != chains_.end() ? &it->second : nullptr;
+            }
+            prev = &r;
+            if (target != nullptr) {
+                target->rules.push_back(&r);
             }
         }
     }
@@ -582,9 +665,11 @@ class Walker {
     // The packets of box that no exact rule before it (on this path, in this chain) took: box
     // minus the overlapping taken boxes, as disjoint pieces. Too many pieces: box itself,
     // widened.
+    // The rule's name (where()) is only built when it is needed for a reason: building it for
+    // every rule and piece was a string allocation per rule for nothing.
     std::vector<RuleConstraint> untaken(const RuleConstraint& box,
                                         const Exclusions* taken,
-                                        const std::string& where_) const {
+                                        const nft::Rule& rule) const {
         std::vector<RuleConstraint> frags{box};
         if (taken == nullptr) {
             return frags;
@@ -603,7 +688,8 @@ class Walker {
         });
         if (overflow) {
             RuleConstraint wide = box;
-            add_reason(wide, where_ + ": too many disjoint paths, earlier rules not subtracted");
+            add_reason(wide,
+                       where(rule) + ": too many disjoint paths, earlier rules not subtracted");
             return {std::move(wide)};
         }
         return frags;
@@ -625,7 +711,6 @@ class Walker {
                                  "nf_tables: ruleset too complex to interpret (more than " +
                                      std::to_string(limits_.max_steps) + " rule evaluations)");
             }
-            const std::string here = where(*rule);
             std::vector<Piece> next;
             for (std::size_t k = 0; k < current.size(); ++k) {
                 Piece& p = current[k];
@@ -634,6 +719,7 @@ class Walker {
                 taken_ = p.taken.get();
                 State st;
                 st.box = p.box;
+                st.fields.reserve(8);  // a rule loads a few fields: one allocation, not a series
                 eval(*rule, 0, std::move(st), outcomes);
                 taken_ = nullptr;
                 std::vector<std::string> taint;
@@ -644,7 +730,7 @@ class Walker {
                         taint.insert(taint.end(), o.taint.begin(), o.taint.end());
                         continue;  // the packets go on: nothing taken
                     }
-                    auto frags = untaken(o.box, p.taken.get(), here);
+                    auto frags = untaken(o.box, p.taken.get(), *rule);
                     if (o.action == Action::ret) {
                         auto r = pieces(frags);
                         std::move(r.begin(), r.end(), std::back_inserter(returned));
@@ -662,7 +748,7 @@ class Walker {
                         } else {
                             // The packets that came back are part of p, which goes on whole.
                             if (o.exact) {
-                                add_reason(p.box, here +
+                                add_reason(p.box, where(*rule) +
                                                       ": too many disjoint paths, rule not "
                                                       "subtracted from the paths after it");
                             }
@@ -835,11 +921,13 @@ class Walker {
 
     // Marks reg[dreg .. dreg+len) as one field of the given kind; the rest of the last 32-bit
     // word is zeroed, as the kernel does (nft_payload_eval, nft_reg_store8/16).
+    // parts/part_lens are spans over the caller's fixed arrays: two vectors per register load
+    // were two allocations per payload/meta expression of every rule.
     static void load(State& st,
                      std::uint32_t dreg,
                      std::size_t len,
-                     std::vector<Field> parts,
-                     std::vector<std::size_t> part_lens) {
+                     std::span<Field> parts,
+                     std::span<const std::size_t> part_lens) {
         const auto slot = nft::slot_of_register(dreg);
         if (!slot || *slot * 4 + len > kRegBytes) {
             st.regs.fill(RegByte{});  // the kernel refuses such a register; trust nothing
@@ -863,7 +951,8 @@ class Walker {
         Field f;
         f.kind = kind;
         f.what = std::move(what);
-        load(st, dreg, len, {std::move(f)}, {len});
+        const std::size_t lens[1] = {len};
+        load(st, dreg, len, std::span<Field>(&f, 1), lens);
     }
 
     static void write_imm(State& st, std::uint32_t dreg, const Bytes& data) {
@@ -899,12 +988,24 @@ class Walker {
             Kind kind;
             const char* what;
         };
-        std::vector<Span> layout;
+        // Fixed layouts, a base name that is only formatted into a reason when one is needed,
+        // and the parts in fixed arrays (at most one run per layout field and one per gap
+        // around them): no allocation per payload expression.
+        static constexpr std::array<Span, 3> kIpv4{{{9, 10, Kind::l4proto, "ip protocol"},
+                                                    {12, 16, Kind::source, "ip saddr"},
+                                                    {16, 20, Kind::daddr, "ip daddr"}}};
+        static constexpr std::array<Span, 3> kIpv6{{{6, 7, Kind::l4proto, "ip6 nexthdr"},
+                                                    {8, 24, Kind::source, "ip6 saddr"},
+                                                    {24, 40, Kind::daddr, "ip6 daddr"}}};
+        static constexpr std::array<Span, 3> kTransport{{{0, 2, Kind::source, "th sport"},
+                                                         {2, 4, Kind::dport, "th dport"},
+                                                         {13, 14, Kind::source, "tcp flags"}}};
+        std::span<const Span> layout;
         Family fam = Family::v4;
-        std::string base;
+        const char* base = nullptr;
         if (p.base == nft::kPayloadNetworkHeader) {
-            const bool v4 = !st.box.daddr.intersected(AddressScope::all(Family::v4)).empty();
-            const bool v6 = !st.box.daddr.intersected(AddressScope::all(Family::v6)).empty();
+            const bool v4 = has_family(st.box.daddr, Family::v4);
+            const bool v6 = has_family(st.box.daddr, Family::v6);
             if (v4 && v6) {
                 // inet without a preceding nfproto test: the same offsets mean different fields
                 // in IPv4 and IPv6 headers, so evaluate both families separately.
@@ -918,28 +1019,23 @@ class Walker {
             fam = v6 ? Family::v6 : Family::v4;
             if (fam == Family::v4) {
                 // struct iphdr: protocol at 9, saddr at 12, daddr at 16 (RFC 791)
-                layout = {{9, 10, Kind::l4proto, "ip protocol"},
-                          {12, 16, Kind::source, "ip saddr"},
-                          {16, 20, Kind::daddr, "ip daddr"}};
+                layout = kIpv4;
                 base = "ip header";
             } else {
                 // struct ipv6hdr: nexthdr at 6, saddr at 8, daddr at 24 (RFC 8200)
-                layout = {{6, 7, Kind::l4proto, "ip6 nexthdr"},
-                          {8, 24, Kind::source, "ip6 saddr"},
-                          {24, 40, Kind::daddr, "ip6 daddr"}};
+                layout = kIpv6;
                 base = "ip6 header";
             }
         } else if (p.base == nft::kPayloadTransportHeader) {
             // TCP/UDP/SCTP/DCCP/UDP-Lite: sport at 0, dport at 2; TCP flags at 13 (RFC 9293).
-            layout = {{0, 2, Kind::source, "th sport"},
-                      {2, 4, Kind::dport, "th dport"},
-                      {13, 14, Kind::source, "tcp flags"}};
+            layout = kTransport;
             base = "transport header";
         } else {
             base = p.base == nft::kPayloadLinkHeader ? "link header" : "inner header";
         }
-        std::vector<Field> parts;
-        std::vector<std::size_t> lens;
+        std::array<Field, 2 * kIpv4.size() + 1> parts;
+        std::array<std::size_t, 2 * kIpv4.size() + 1> lens{};
+        std::size_t n = 0;
         std::size_t pos = p.offset;
         const std::size_t end = std::size_t{p.offset} + p.len;
         while (pos < end) {
@@ -963,13 +1059,16 @@ class Walker {
                 f.what = hit->what;
             } else {
                 f.kind = Kind::other;
-                f.what = base + " bytes " + std::to_string(pos) + "-" + std::to_string(next - 1);
+                f.what = std::string(base) + " bytes " + std::to_string(pos) + "-" +
+                         std::to_string(next - 1);
             }
-            parts.push_back(std::move(f));
-            lens.push_back(next - pos);
+            parts[n] = std::move(f);
+            lens[n] = next - pos;
+            ++n;
             pos = next;
         }
-        load(st, *p.dreg, p.len, std::move(parts), std::move(lens));
+        load(st, *p.dreg, p.len, std::span<Field>(parts.data(), n),
+             std::span<const std::size_t>(lens.data(), n));
         return true;
     }
 
@@ -1005,11 +1104,11 @@ class Walker {
     static void term(const State& st, const Segment& s, ByteSpan lo, ByteSpan hi, Tuple& t) {
         switch (s.tag) {
             case RegByte::Tag::imm: {
-                Bytes v(s.len);
+                std::array<std::uint8_t, kRegBytes> buf{};  // s.len <= kRegBytes: no allocation
                 for (std::size_t k = 0; k < s.len; ++k) {
-                    v[k] = st.regs[s.reg_at + k].value;
+                    buf[k] = st.regs[s.reg_at + k].value;
                 }
-                if (!in_range(v, lo, hi)) {
+                if (!in_range(ByteSpan(buf.data(), s.len), lo, hi)) {
                     t.never = true;
                 }
                 return;
@@ -1139,9 +1238,15 @@ class Walker {
                 return false;
             }
             ignore();
-            st.box.restrict_daddr(t.box.daddr);
+            // A dimension the test did not restrict is still everything in t.box: intersecting
+            // with it would only copy st.box's sets, so it is skipped.
+            if ((t.dims & kDimDaddr) != 0) {
+                st.box.restrict_daddr(t.box.daddr);
+            }
             st.box.restrict_protocols(t.box.tcp, t.box.udp);
-            st.box.restrict_dports(t.box.dports);
+            if ((t.dims & kDimPorts) != 0) {
+                st.box.restrict_dports(t.box.dports);
+            }
             return !st.box.impossible();
         }
         if (t.never) {
@@ -1174,16 +1279,17 @@ class Walker {
                   where(rule) + ": cmp on register " + std::to_string(c.sreg) + " not interpreted");
             return;
         }
+        if (c.op == nft::kCmpEq || c.op == nft::kCmpNeq) {
+            // Equality: lo == hi == data, read in place (no copies of the data per rule).
+            if (!apply(rule, st, tuple(st, *segs, c.data, c.data, true), c.op == nft::kCmpNeq)) {
+                kill(st);
+            }
+            return;
+        }
         Bytes lo = c.data;
         Bytes hi = c.data;
         bool ok = true;
         switch (c.op) {
-            case nft::kCmpEq:
-            case nft::kCmpNeq:
-                if (!apply(rule, st, tuple(st, *segs, lo, hi, true), c.op == nft::kCmpNeq)) {
-                    kill(st);
-                }
-                return;
             case nft::kCmpLt:
                 std::fill(lo.begin(), lo.end(), 0);
                 ok = decrement(hi);
@@ -1583,8 +1689,12 @@ class Walker {
         o.target = std::move(target);
         o.comment = rule.comment ? *rule.comment : st.comment;
         o.path = path_;
-        for (const auto& part : untaken(c, taken_, where(rule))) {
-            for (auto& claim : part.to_claims(o)) {
+        auto parts = untaken(c, taken_, rule);
+        for (std::size_t k = 0; k < parts.size(); ++k) {
+            // The last part takes the origin itself instead of a copy of its strings.
+            auto claims =
+                k + 1 == parts.size() ? parts[k].to_claims(std::move(o)) : parts[k].to_claims(o);
+            for (auto& claim : claims) {
                 claims_.push_back(std::move(claim));
             }
         }

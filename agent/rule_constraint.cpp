@@ -7,9 +7,14 @@
 namespace vipportd::agent {
 
 AddressScope RuleConstraint::everything() {
-    AddressScope s = AddressScope::all(Family::v4);
-    s.unite(AddressScope::all(Family::v6));
-    return s;
+    // Built once: every default RuleConstraint starts from it (the interpreter makes one per
+    // test), and unite() sorts and merges each time.
+    static const AddressScope kEverything = [] {
+        AddressScope s = AddressScope::all(Family::v4);
+        s.unite(AddressScope::all(Family::v6));
+        return s;
+    }();
+    return kEverything;
 }
 
 RuleConstraint RuleConstraint::for_family(Family f) {
@@ -19,7 +24,9 @@ RuleConstraint RuleConstraint::for_family(Family f) {
 }
 
 bool RuleConstraint::impossible() const {
-    return daddr.empty() || (!tcp && !udp) || dports.intersected(PortSet::range(1, 65535)).empty();
+    // dports minus port 0 is empty iff its highest range ends at 0 (ranges are sorted): no
+    // temporary PortSets, as this runs before every expression of every rule interpreted.
+    return daddr.empty() || (!tcp && !udp) || dports.empty() || dports.ranges().back().last == 0;
 }
 
 std::vector<RuleConstraint> RuleConstraint::subtracted(const RuleConstraint& box) const {
@@ -134,24 +141,41 @@ void merge_group(std::vector<Claim>& claims,
 }  // namespace
 
 void merge_claims(std::vector<Claim>& claims) {
-    std::unordered_map<std::string, std::vector<std::size_t>> groups;
-    std::vector<std::string> order;  // group keys in order of first appearance
+    // One hash entry per group and a group id per claim; member lists only for the groups that
+    // have more than one claim. (A member vector per group and a second copy of every key cost
+    // two allocations per claim, and 10,000 DNAT rules make 10,000 one-claim groups.)
+    constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    std::unordered_map<std::string, std::size_t> ids;
+    ids.reserve(claims.size());
+    std::vector<std::size_t> gid(claims.size(), kNone);
+    std::vector<std::size_t> sizes;
     for (std::size_t i = 0; i < claims.size(); ++i) {
         if (const auto* o = std::get_if<RuleOrigin>(&claims[i].origin)) {
-            auto key = merge_key(claims[i], *o);
-            auto& g = groups[key];
-            if (g.empty()) {
-                order.push_back(std::move(key));
+            const auto [it, fresh] = ids.emplace(merge_key(claims[i], *o), sizes.size());
+            if (fresh) {
+                sizes.push_back(0);
             }
-            g.push_back(i);
+            gid[i] = it->second;
+            ++sizes[it->second];
+        }
+    }
+    // Groups in order of first appearance (ids are handed out in that order), members in order.
+    std::vector<std::size_t> slot(sizes.size(), kNone);
+    std::vector<std::vector<std::size_t>> members;
+    for (std::size_t g = 0; g < sizes.size(); ++g) {
+        if (sizes[g] > 1) {
+            slot[g] = members.size();
+            members.emplace_back().reserve(sizes[g]);
+        }
+    }
+    for (std::size_t i = 0; i < claims.size(); ++i) {
+        if (gid[i] != kNone && slot[gid[i]] != kNone) {
+            members[slot[gid[i]]].push_back(i);
         }
     }
     std::vector<bool> dropped(claims.size(), false);
-    for (const auto& key : order) {
-        const auto& g = groups[key];
-        if (g.size() > 1) {
-            merge_group(claims, g, dropped);
-        }
+    for (const auto& g : members) {
+        merge_group(claims, g, dropped);
     }
     std::size_t out = 0;
     for (std::size_t i = 0; i < claims.size(); ++i) {

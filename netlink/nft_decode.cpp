@@ -42,6 +42,41 @@ Error missing(std::string_view what, std::string_view attr) {
     return Error::of(Errc::malformed, std::string(what) + ": missing " + std::string(attr));
 }
 
+// parse_attributes() with a fast path: a plain loop over the nlattr headers, no Result per
+// attribute. Anything out of the ordinary (a header or value that overruns, a value shorter than
+// its policy) makes it run parse_attributes() itself, so errors keep their exact text and
+// offsets. A 10,000-rule dump parses ~200,000 attribute runs, most of them 2-7 attributes long.
+template <std::size_t N>
+Result<void> parse_fast(Span bytes,
+                        std::size_t base_offset,
+                        const std::array<std::size_t, N>& policy,
+                        std::array<std::optional<RawAttribute>, N>& table) {
+    table.fill(std::nullopt);
+    std::size_t pos = 0;
+    const std::size_t size = bytes.size();
+    while (pos < size) {
+        const std::size_t left = size - pos;
+        if (left < kNlattrSize) {
+            return parse_attributes(bytes, base_offset, policy, table);
+        }
+        const auto hdr = load<nlattr>(bytes, pos);
+        const std::size_t len = hdr.nla_len;
+        if (len < kNlattrSize || len > left) {
+            return parse_attributes(bytes, base_offset, policy, table);
+        }
+        const auto type = static_cast<std::uint16_t>(hdr.nla_type & NLA_TYPE_MASK);
+        if (type < N) {
+            if (len - kNlattrSize < policy[type]) {
+                return parse_attributes(bytes, base_offset, policy, table);
+            }
+            table[type] = RawAttribute{type, bytes.subspan(pos + kNlattrSize, len - kNlattrSize),
+                                       base_offset + pos};
+        }
+        pos += std::min(align4(len), left);
+    }
+    return {};
+}
+
 // Parses the attributes that follow the nfgenmsg header of a message payload.
 template <std::size_t N>
 Result<void> parse_message(Span payload,
@@ -53,8 +88,7 @@ Result<void> parse_message(Span payload,
                                               std::to_string(payload.size()) +
                                               " bytes, nfgenmsg needs 4");
     }
-    if (auto r = parse_attributes(payload.subspan(kNfgenmsgSize), kNfgenmsgSize, policy, table);
-        !r) {
+    if (auto r = parse_fast(payload.subspan(kNfgenmsgSize), kNfgenmsgSize, policy, table); !r) {
         return with_context(r.error(), what);
     }
     return {};
@@ -81,7 +115,7 @@ Result<Verdict> decode_verdict(Span nested, std::size_t base) {
     static constexpr auto kPolicy =
         policy_of<NFTA_VERDICT_MAX>({{NFTA_VERDICT_CODE, 4}, {NFTA_VERDICT_CHAIN, 0}});
     AttributeTable<NFTA_VERDICT_MAX> tb;
-    if (auto r = parse_attributes(nested, base, kPolicy, tb); !r) {
+    if (auto r = parse_fast(nested, base, kPolicy, tb); !r) {
         return r.error();
     }
     if (!tb[NFTA_VERDICT_CODE]) {
@@ -98,7 +132,7 @@ Result<Verdict> decode_verdict(Span nested, std::size_t base) {
 Result<Data> decode_data(const RawAttribute& attr) {
     AttributeTable<NFTA_DATA_MAX> tb;
     static constexpr AttributePolicy<NFTA_DATA_MAX> kPolicy{};
-    if (auto r = parse_attributes(attr.value, attr.offset + kNlattrSize, kPolicy, tb); !r) {
+    if (auto r = parse_fast(attr.value, attr.offset + kNlattrSize, kPolicy, tb); !r) {
         return r.error();
     }
     Data d;
@@ -136,25 +170,25 @@ Expr unknown(std::string_view name, std::string why) {
     return Unknown{std::string(name), std::move(why)};
 }
 
-template <std::size_t Max>
-Result<Tb<Max>> parse_expr(Span data,
-                           std::size_t base,
-                           std::initializer_list<std::pair<int, std::size_t>> mins) {
-    Tb<Max> tb;
-    const auto policy = policy_of<Max>(mins);
-    if (auto r = parse_attributes(data, base, policy, tb); !r) {
+// The policy is a static constexpr of each decoder (built at compile time by policy_of) instead of
+// being rebuilt from an initializer_list for every expression of every rule.
+template <std::size_t N>
+Result<std::array<std::optional<RawAttribute>, N>> parse_expr(
+    Span data, std::size_t base, const std::array<std::size_t, N>& policy) {
+    std::array<std::optional<RawAttribute>, N> tb;
+    if (auto r = parse_fast(data, base, policy, tb); !r) {
         return r.error();
     }
     return tb;
 }
 
 Result<Expr> decode_payload(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_PAYLOAD_MAX>(d, base,
-                                           {{NFTA_PAYLOAD_DREG, 4},
-                                            {NFTA_PAYLOAD_BASE, 4},
-                                            {NFTA_PAYLOAD_OFFSET, 4},
-                                            {NFTA_PAYLOAD_LEN, 4},
-                                            {NFTA_PAYLOAD_SREG, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_PAYLOAD_MAX>({{NFTA_PAYLOAD_DREG, 4},
+                                                                 {NFTA_PAYLOAD_BASE, 4},
+                                                                 {NFTA_PAYLOAD_OFFSET, 4},
+                                                                 {NFTA_PAYLOAD_LEN, 4},
+                                                                 {NFTA_PAYLOAD_SREG, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -173,8 +207,9 @@ Result<Expr> decode_payload(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_meta(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_META_MAX>(
-        d, base, {{NFTA_META_DREG, 4}, {NFTA_META_KEY, 4}, {NFTA_META_SREG, 4}});
+    static constexpr auto kPolicy =
+        policy_of<NFTA_META_MAX>({{NFTA_META_DREG, 4}, {NFTA_META_KEY, 4}, {NFTA_META_SREG, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -187,7 +222,8 @@ Result<Expr> decode_meta(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_cmp(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_CMP_MAX>(d, base, {{NFTA_CMP_SREG, 4}, {NFTA_CMP_OP, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_CMP_MAX>({{NFTA_CMP_SREG, 4}, {NFTA_CMP_OP, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -207,7 +243,9 @@ Result<Expr> decode_cmp(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_range(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_RANGE_MAX>(d, base, {{NFTA_RANGE_SREG, 4}, {NFTA_RANGE_OP, 4}});
+    static constexpr auto kPolicy =
+        policy_of<NFTA_RANGE_MAX>({{NFTA_RANGE_SREG, 4}, {NFTA_RANGE_OP, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -232,11 +270,11 @@ Result<Expr> decode_range(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_lookup(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_LOOKUP_MAX>(d, base,
-                                          {{NFTA_LOOKUP_SREG, 4},
-                                           {NFTA_LOOKUP_DREG, 4},
-                                           {NFTA_LOOKUP_SET_ID, 4},
-                                           {NFTA_LOOKUP_FLAGS, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_LOOKUP_MAX>({{NFTA_LOOKUP_SREG, 4},
+                                                                {NFTA_LOOKUP_DREG, 4},
+                                                                {NFTA_LOOKUP_SET_ID, 4},
+                                                                {NFTA_LOOKUP_FLAGS, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -254,11 +292,11 @@ Result<Expr> decode_lookup(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_bitwise(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_BITWISE_MAX>(d, base,
-                                           {{NFTA_BITWISE_SREG, 4},
-                                            {NFTA_BITWISE_DREG, 4},
-                                            {NFTA_BITWISE_LEN, 4},
-                                            {NFTA_BITWISE_OP, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_BITWISE_MAX>({{NFTA_BITWISE_SREG, 4},
+                                                                 {NFTA_BITWISE_DREG, 4},
+                                                                 {NFTA_BITWISE_LEN, 4},
+                                                                 {NFTA_BITWISE_OP, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -289,7 +327,8 @@ Result<Expr> decode_bitwise(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_immediate(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_IMMEDIATE_MAX>(d, base, {{NFTA_IMMEDIATE_DREG, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_IMMEDIATE_MAX>({{NFTA_IMMEDIATE_DREG, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -306,14 +345,14 @@ Result<Expr> decode_immediate(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_nat(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_NAT_MAX>(d, base,
-                                       {{NFTA_NAT_TYPE, 4},
-                                        {NFTA_NAT_FAMILY, 4},
-                                        {NFTA_NAT_REG_ADDR_MIN, 4},
-                                        {NFTA_NAT_REG_ADDR_MAX, 4},
-                                        {NFTA_NAT_REG_PROTO_MIN, 4},
-                                        {NFTA_NAT_REG_PROTO_MAX, 4},
-                                        {NFTA_NAT_FLAGS, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_NAT_MAX>({{NFTA_NAT_TYPE, 4},
+                                                             {NFTA_NAT_FAMILY, 4},
+                                                             {NFTA_NAT_REG_ADDR_MIN, 4},
+                                                             {NFTA_NAT_REG_ADDR_MAX, 4},
+                                                             {NFTA_NAT_REG_PROTO_MIN, 4},
+                                                             {NFTA_NAT_REG_PROTO_MAX, 4},
+                                                             {NFTA_NAT_FLAGS, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -333,9 +372,9 @@ Result<Expr> decode_nat(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_redir(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_REDIR_MAX>(
-        d, base,
+    static constexpr auto kPolicy = policy_of<NFTA_REDIR_MAX>(
         {{NFTA_REDIR_REG_PROTO_MIN, 4}, {NFTA_REDIR_REG_PROTO_MAX, 4}, {NFTA_REDIR_FLAGS, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -345,8 +384,9 @@ Result<Expr> decode_redir(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_tproxy(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_TPROXY_MAX>(
-        d, base, {{NFTA_TPROXY_FAMILY, 4}, {NFTA_TPROXY_REG_ADDR, 4}, {NFTA_TPROXY_REG_PORT, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_TPROXY_MAX>(
+        {{NFTA_TPROXY_FAMILY, 4}, {NFTA_TPROXY_REG_ADDR, 4}, {NFTA_TPROXY_REG_PORT, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -365,7 +405,8 @@ Result<Expr> decode_xt(std::string_view name, Span d, std::size_t base) {
                   int{NFTA_MATCH_REV} == int{NFTA_TARGET_REV} &&
                   int{NFTA_MATCH_INFO} == int{NFTA_TARGET_INFO} &&
                   NFTA_MATCH_MAX == NFTA_TARGET_MAX);
-    auto tb = parse_expr<NFTA_MATCH_MAX>(d, base, {{NFTA_MATCH_REV, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_MATCH_MAX>({{NFTA_MATCH_REV, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -381,8 +422,9 @@ Result<Expr> decode_xt(std::string_view name, Span d, std::size_t base) {
 }
 
 Result<Expr> decode_counter(Span d, std::size_t base) {
-    auto tb =
-        parse_expr<NFTA_COUNTER_MAX>(d, base, {{NFTA_COUNTER_BYTES, 8}, {NFTA_COUNTER_PACKETS, 8}});
+    static constexpr auto kPolicy =
+        policy_of<NFTA_COUNTER_MAX>({{NFTA_COUNTER_BYTES, 8}, {NFTA_COUNTER_PACKETS, 8}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -398,8 +440,9 @@ Result<Expr> decode_counter(Span d, std::size_t base) {
 }
 
 Result<Expr> decode_ct(Span d, std::size_t base) {
-    auto tb = parse_expr<NFTA_CT_MAX>(
-        d, base, {{NFTA_CT_DREG, 4}, {NFTA_CT_KEY, 4}, {NFTA_CT_DIRECTION, 1}, {NFTA_CT_SREG, 4}});
+    static constexpr auto kPolicy = policy_of<NFTA_CT_MAX>(
+        {{NFTA_CT_DREG, 4}, {NFTA_CT_KEY, 4}, {NFTA_CT_DIRECTION, 1}, {NFTA_CT_SREG, 4}});
+    auto tb = parse_expr(d, base, kPolicy);
     if (!tb) {
         return tb.error();
     }
@@ -417,59 +460,78 @@ Result<Expr> decode_ct(Span d, std::size_t base) {
     return Expr{c};
 }
 
+// NFTA_EXPR_NAME compared in place (up to its NUL, as str() would cut it): no std::string per
+// expression, and one table scan that mostly rejects on length instead of a chain of string
+// compares.
+bool name_is(Span v, std::string_view name) {
+    std::size_t n = 0;
+    while (n < v.size() && v[n] != 0) {
+        ++n;
+    }
+    return n == name.size() &&
+           std::equal(name.begin(), name.end(), v.begin(),
+                      [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; });
+}
+
+Result<Expr> decode_match(Span d, std::size_t base) { return decode_xt<Match>("match", d, base); }
+Result<Expr> decode_target(Span d, std::size_t base) {
+    return decode_xt<Target>("target", d, base);
+}
+
+struct KnownExpr {
+    std::string_view name;
+    Result<Expr> (*decode)(Span, std::size_t);
+};
+// Most frequent first (a DNAT rule: payload, cmp, meta, immediate, nat).
+constexpr std::array<KnownExpr, 14> kKnownExprs{{{"payload", decode_payload},
+                                                 {"cmp", decode_cmp},
+                                                 {"meta", decode_meta},
+                                                 {"immediate", decode_immediate},
+                                                 {"nat", decode_nat},
+                                                 {"counter", decode_counter},
+                                                 {"lookup", decode_lookup},
+                                                 {"range", decode_range},
+                                                 {"bitwise", decode_bitwise},
+                                                 {"redir", decode_redir},
+                                                 {"tproxy", decode_tproxy},
+                                                 {"match", decode_match},
+                                                 {"target", decode_target},
+                                                 {"ct", decode_ct}}};
+
 Result<Expr> decode_expr(const RawAttribute& elem) {
     static constexpr AttributePolicy<NFTA_EXPR_MAX> kPolicy{};
     AttributeTable<NFTA_EXPR_MAX> tb;
     const std::size_t base = elem.offset + kNlattrSize;
-    if (auto r = parse_attributes(elem.value, base, kPolicy, tb); !r) {
+    if (auto r = parse_fast(elem.value, base, kPolicy, tb); !r) {
         return r.error();
     }
     if (!tb[NFTA_EXPR_NAME]) {
         return Error::of(Errc::malformed, "expression at offset " + std::to_string(elem.offset) +
                                               ": missing NFTA_EXPR_NAME");
     }
-    const std::string name = str(tb[NFTA_EXPR_NAME]->value);
+    const Span raw_name = tb[NFTA_EXPR_NAME]->value;
+    const KnownExpr* known = nullptr;
+    for (const auto& k : kKnownExprs) {
+        if (name_is(raw_name, k.name)) {
+            known = &k;
+            break;
+        }
+    }
     if (!tb[NFTA_EXPR_DATA]) {
         // Expressions without attributes (e.g. "notrack") have no NFTA_EXPR_DATA at all.
-        if (name == "counter") {
+        if (known != nullptr && known->name == "counter") {
             return Expr{Counter{}};
         }
-        return unknown(name, "");
+        return unknown(str(raw_name), "");
+    }
+    if (known == nullptr) {
+        return unknown(str(raw_name), "");
     }
     const Span d = tb[NFTA_EXPR_DATA]->value;
     const std::size_t dbase = tb[NFTA_EXPR_DATA]->offset + kNlattrSize;
-    Result<Expr> e = unknown(name, "");
-    if (name == "payload") {
-        e = decode_payload(d, dbase);
-    } else if (name == "meta") {
-        e = decode_meta(d, dbase);
-    } else if (name == "cmp") {
-        e = decode_cmp(d, dbase);
-    } else if (name == "range") {
-        e = decode_range(d, dbase);
-    } else if (name == "lookup") {
-        e = decode_lookup(d, dbase);
-    } else if (name == "bitwise") {
-        e = decode_bitwise(d, dbase);
-    } else if (name == "immediate") {
-        e = decode_immediate(d, dbase);
-    } else if (name == "nat") {
-        e = decode_nat(d, dbase);
-    } else if (name == "redir") {
-        e = decode_redir(d, dbase);
-    } else if (name == "tproxy") {
-        e = decode_tproxy(d, dbase);
-    } else if (name == "match") {
-        e = decode_xt<Match>(name, d, dbase);
-    } else if (name == "target") {
-        e = decode_xt<Target>(name, d, dbase);
-    } else if (name == "counter") {
-        e = decode_counter(d, dbase);
-    } else if (name == "ct") {
-        e = decode_ct(d, dbase);
-    }
+    Result<Expr> e = known->decode(d, dbase);
     if (!e) {
-        return with_context(e.error(), "expression \"" + name + "\"");
+        return with_context(e.error(), "expression \"" + str(raw_name) + "\"");
     }
     return e;
 }
@@ -498,7 +560,7 @@ Result<void> for_each_list_elem(Span list, std::size_t base, F&& f) {
 Result<SetElem> decode_set_elem(const RawAttribute& elem) {
     static constexpr auto kPolicy = policy_of<NFTA_SET_ELEM_MAX>({{NFTA_SET_ELEM_FLAGS, 4}});
     AttributeTable<NFTA_SET_ELEM_MAX> tb;
-    if (auto r = parse_attributes(elem.value, elem.offset + kNlattrSize, kPolicy, tb); !r) {
+    if (auto r = parse_fast(elem.value, elem.offset + kNlattrSize, kPolicy, tb); !r) {
         return r.error();
     }
     SetElem e;
@@ -616,8 +678,8 @@ Result<Chain> decode_chain(std::span<const std::uint8_t> payload) {
         static constexpr auto kHookPolicy =
             policy_of<NFTA_HOOK_MAX>({{NFTA_HOOK_HOOKNUM, 4}, {NFTA_HOOK_PRIORITY, 4}});
         AttributeTable<NFTA_HOOK_MAX> hk;
-        if (auto r = parse_attributes(tb[NFTA_CHAIN_HOOK]->value,
-                                      tb[NFTA_CHAIN_HOOK]->offset + kNlattrSize, kHookPolicy, hk);
+        if (auto r = parse_fast(tb[NFTA_CHAIN_HOOK]->value,
+                                tb[NFTA_CHAIN_HOOK]->offset + kNlattrSize, kHookPolicy, hk);
             !r) {
             return with_context(r.error(), "NEWCHAIN " + c.name + " NFTA_CHAIN_HOOK");
         }
@@ -635,17 +697,16 @@ Result<Chain> decode_chain(std::span<const std::uint8_t> payload) {
     return c;
 }
 
-Result<Rule> decode_rule(std::span<const std::uint8_t> payload) {
+Result<void> decode_rule_into(std::span<const std::uint8_t> payload, Rule& r) {
     static constexpr auto kPolicy =
         policy_of<NFTA_RULE_MAX>({{NFTA_RULE_HANDLE, 8}, {NFTA_RULE_POSITION, 8}});
     AttributeTable<NFTA_RULE_MAX> tb;
-    if (auto r = parse_message(payload, "NEWRULE", kPolicy, tb); !r) {
-        return r.error();
+    if (auto p = parse_message(payload, "NEWRULE", kPolicy, tb); !p) {
+        return p.error();
     }
     if (!tb[NFTA_RULE_TABLE] || !tb[NFTA_RULE_CHAIN]) {
         return missing("NEWRULE", "NFTA_RULE_TABLE or NFTA_RULE_CHAIN");
     }
-    Rule r;
     r.family = payload[0];
     r.table = str(tb[NFTA_RULE_TABLE]->value);
     r.chain = str(tb[NFTA_RULE_CHAIN]->value);
@@ -668,6 +729,14 @@ Result<Rule> decode_rule(std::span<const std::uint8_t> payload) {
         r.userdata.assign(tb[NFTA_RULE_USERDATA]->value.begin(),
                           tb[NFTA_RULE_USERDATA]->value.end());
         r.comment = rule_comment_from_userdata(r.userdata);
+    }
+    return {};
+}
+
+Result<Rule> decode_rule(std::span<const std::uint8_t> payload) {
+    Rule r;
+    if (auto e = decode_rule_into(payload, r); !e) {
+        return e.error();
     }
     return r;
 }
@@ -705,8 +774,8 @@ Result<Set> decode_set(std::span<const std::uint8_t> payload) {
         static constexpr AttributePolicy<NFTA_SET_DESC_MAX> kDescPolicy{};
         AttributeTable<NFTA_SET_DESC_MAX> desc;
         const std::string what = "NEWSET " + s.name + " NFTA_SET_DESC";
-        if (auto r = parse_attributes(tb[NFTA_SET_DESC]->value,
-                                      tb[NFTA_SET_DESC]->offset + kNlattrSize, kDescPolicy, desc);
+        if (auto r = parse_fast(tb[NFTA_SET_DESC]->value, tb[NFTA_SET_DESC]->offset + kNlattrSize,
+                                kDescPolicy, desc);
             !r) {
             return with_context(r.error(), what);
         }
@@ -717,8 +786,7 @@ Result<Set> decode_set(std::span<const std::uint8_t> payload) {
                     static constexpr auto kFieldPolicy =
                         policy_of<NFTA_SET_FIELD_MAX>({{NFTA_SET_FIELD_LEN, 4}});
                     AttributeTable<NFTA_SET_FIELD_MAX> f;
-                    if (auto p = parse_attributes(elem.value, elem.offset + kNlattrSize,
-                                                  kFieldPolicy, f);
+                    if (auto p = parse_fast(elem.value, elem.offset + kNlattrSize, kFieldPolicy, f);
                         !p) {
                         return p.error();
                     }
@@ -770,6 +838,18 @@ Result<SetElemList> decode_set_elems(std::span<const std::uint8_t> payload) {
 Result<std::vector<Expr>> decode_expressions(std::span<const std::uint8_t> list,
                                              std::size_t base_offset) {
     std::vector<Expr> out;
+    // One allocation for the rule's expressions instead of a doubling series: count the
+    // NFTA_LIST_ELEM headers first (the checked walk below reports any malformed one).
+    std::size_t count = 0;
+    for (std::size_t pos = 0; pos + kNlattrSize <= list.size();) {
+        const auto hdr = load<nlattr>(list, pos);
+        if (hdr.nla_len < kNlattrSize || hdr.nla_len > list.size() - pos) {
+            break;
+        }
+        count += (hdr.nla_type & NLA_TYPE_MASK) == NFTA_LIST_ELEM ? 1 : 0;
+        pos += align4(hdr.nla_len);
+    }
+    out.reserve(count);
     auto r = for_each_list_elem(list, base_offset, [&](const RawAttribute& elem) -> Result<void> {
         auto e = decode_expr(elem);
         if (!e) {

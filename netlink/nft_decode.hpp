@@ -45,6 +45,9 @@ struct NfgenHeader {
 [[nodiscard]] Result<Chain> decode_chain(std::span<const std::uint8_t> payload);
 /// NFT_MSG_NEWRULE: TABLE, CHAIN (mandatory), HANDLE, POSITION, EXPRESSIONS, USERDATA.
 [[nodiscard]] Result<Rule> decode_rule(std::span<const std::uint8_t> payload);
+/// decode_rule() into a Rule the caller owns (default-constructed; unspecified after an error):
+/// a dump decodes straight into Ruleset::rules instead of moving every rule out of a Result.
+[[nodiscard]] Result<void> decode_rule_into(std::span<const std::uint8_t> payload, Rule& out);
 /// NFT_MSG_NEWSET: TABLE, NAME (mandatory), FLAGS, KEY_TYPE, KEY_LEN, DATA_TYPE, DATA_LEN,
 /// OBJ_TYPE, HANDLE, DESC{CONCAT{ELEM{FIELD_LEN}}}.
 [[nodiscard]] Result<Set> decode_set(std::span<const std::uint8_t> payload);

@@ -8,6 +8,7 @@
 
 #include <linux/netfilter/nf_tables.h>
 
+#include "netlink/bytes.hpp"
 #include "netlink/nft_decode.hpp"
 #include "netlink/nft_request.hpp"
 
@@ -47,6 +48,12 @@ Result<Generation> generation_from(const Dump& dump) {
 
 // Runs one dump request and decodes every reply message of the expected type with decode.
 // Messages must carry res_id == genid & 0xffff.
+//
+// The reply is streamed (Transport::exchange_each) instead of collected: a 10,000-rule dump is
+// then decoded from the receive buffer as it arrives, never copied into one growing Dump and a
+// message index first. The outcome is the one the collected form gave: a transport error first,
+// then NLM_F_DUMP_INTR (known only at the end), then the first message that failed; messages
+// after a failure are drained but not decoded.
 template <class Decode>
 Step<bool> run_dump(Transport& transport,
                     const std::vector<std::uint8_t>& request,
@@ -54,42 +61,51 @@ Step<bool> run_dump(Transport& transport,
                     std::uint16_t expected_msg,
                     std::uint32_t genid,
                     Decode&& decode) {
-    auto dump = transport.exchange(request);
-    if (!dump) {
-        return named(dump.error(), step);
-    }
-    if (dump->interrupted) {
-        return Retry{step + " dump interrupted (NLM_F_DUMP_INTR)"};
-    }
-    auto msgs = dump->messages();
-    if (!msgs) {
-        return named(msgs.error(), step);
-    }
+    std::optional<Step<bool>> failed;
     std::size_t index = 0;
-    for (const auto& m : *msgs) {
-        const auto msg = nft_message(m.type);
+    const MessageSink sink = [&](const RawMessage& m) -> Result<void> {
+        if (failed) {
+            return {};
+        }
+        const auto msg = nft_message(m.header.nlmsg_type);
         if (msg != expected_msg) {
-            return named(Error::of(Errc::unexpected, "reply message " + std::to_string(index) +
-                                                         " has type " + std::to_string(m.type)),
-                         step);
+            failed = named(
+                Error::of(Errc::unexpected, "reply message " + std::to_string(index) +
+                                                " has type " + std::to_string(m.header.nlmsg_type)),
+                step);
+            return {};
         }
         auto hdr = decode_nfgen_header(m.payload);
         if (!hdr) {
-            return named(hdr.error(), step);
+            failed = named(hdr.error(), step);
+            return {};
         }
         // nfnl_msg_put(..., nft_base_seq(net)) stamps every reply with the generation it was
         // read in (net/netfilter/nf_tables_api.c).
         if (hdr->res_id != (genid & 0xffffU)) {
-            return Retry{step + " message " + std::to_string(index) + " from generation " +
-                         std::to_string(hdr->res_id) + " (res_id), dump started in " +
-                         std::to_string(genid)};
+            failed = Retry{step + " message " + std::to_string(index) + " from generation " +
+                           std::to_string(hdr->res_id) + " (res_id), dump started in " +
+                           std::to_string(genid)};
+            return {};
         }
         if (auto r = decode(m.payload); !r) {
             Error e = r.error();
             e.detail = "message " + std::to_string(index) + ": " + e.detail;
-            return named(e, step);
+            failed = named(e, step);
+            return {};
         }
         ++index;
+        return {};
+    };
+    auto interrupted = transport.exchange_each(request, sink);
+    if (!interrupted) {
+        return named(interrupted.error(), step);
+    }
+    if (*interrupted) {
+        return Retry{step + " dump interrupted (NLM_F_DUMP_INTR)"};
+    }
+    if (failed) {
+        return std::move(*failed);
     }
     return true;
 }
@@ -127,8 +143,25 @@ Step<Ruleset> attempt(Transport& transport) {
     if (auto s = collect(NFT_MSG_GETCHAIN, NFT_MSG_NEWCHAIN, "GETCHAIN", rs.chains, decode_chain)) {
         return std::move(*s);
     }
-    if (auto s = collect(NFT_MSG_GETRULE, NFT_MSG_NEWRULE, "GETRULE", rs.rules, decode_rule)) {
-        return std::move(*s);
+    {
+        // Rules are decoded in place (decode_rule_into): the bulk of a dump, each rule ~200
+        // bytes plus its expressions, so no extra move per rule out of a Result.
+        auto r =
+            run_dump(transport, build_dump_request(NFT_MSG_GETRULE), "GETRULE", NFT_MSG_NEWRULE,
+                     rs.genid, [&](std::span<const std::uint8_t> p) -> Result<void> {
+                         auto& rule = rs.rules.emplace_back();
+                         if (auto d = decode_rule_into(p, rule); !d) {
+                             rs.rules.pop_back();
+                             return d.error();
+                         }
+                         return {};
+                     });
+        if (auto* retry = std::get_if<Retry>(&r)) {
+            return std::move(*retry);
+        }
+        if (auto* err = std::get_if<Error>(&r)) {
+            return std::move(*err);
+        }
     }
     if (auto s = collect(NFT_MSG_GETSET, NFT_MSG_NEWSET, "GETSET", rs.sets, decode_set)) {
         return std::move(*s);
