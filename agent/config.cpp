@@ -1033,8 +1033,25 @@ class Parser {
                 } else {
                     wrong_type(val, "sources.tcp_bound_inactive", "a boolean (true or false)");
                 }
+            } else if (k.str() == "coalesce_gap_us" || k.str() == "coalesce_max_us") {
+                // Bounded so that a typo cannot park every request for seconds (README).
+                const std::string key = "sources." + std::string(k.str());
+                const std::string range = "an integer 0-100000";
+                if (auto n = integer(val, key, range)) {
+                    if (*n < 0 || *n > 100000) {
+                        err_.add(
+                            pos_of(val.source()), key,
+                            "out of range (expected " + range + ", got " + describe(val) + ")");
+                    } else if (k.str() == "coalesce_gap_us") {
+                        c.sources.coalesce_gap_us = static_cast<std::uint32_t>(*n);
+                    } else {
+                        c.sources.coalesce_max_us = static_cast<std::uint32_t>(*n);
+                    }
+                }
             } else {
-                unknown(k, "sources.", {"nftables", "iptables_legacy", "tcp_bound_inactive"});
+                unknown(k, "sources.",
+                        {"nftables", "iptables_legacy", "tcp_bound_inactive", "coalesce_gap_us",
+                         "coalesce_max_us"});
             }
         }
     }

@@ -62,6 +62,11 @@ struct SourcesConfig {
     enum class Legacy { auto_, off };
     Legacy iptables_legacy = Legacy::auto_;
     bool tcp_bound_inactive = true;  // count bound-but-not-listening TCP sockets (kernel >= 6.8)
+    // Under concurrent load, wait for a burst of requests to finish arriving before scanning
+    // (SnapshotService::set_coalescing): at most gap after the last arrival, max in all.
+    // coalesce_gap_us = 0 turns it off.
+    std::uint32_t coalesce_gap_us = 100;
+    std::uint32_t coalesce_max_us = 1000;
 };
 
 /// [http]: limits and timeouts of the HTTP server (README "HTTP limits"; bounds in config.cpp).

@@ -26,6 +26,12 @@ std::optional<Protocol> parse_protocol(std::string_view text) {
 
 namespace {
 
+// An IPv4 address as a host-order number (bytes[0..3] are network order).
+std::uint32_t v4_value(const InetAddress& a) {
+    return (std::uint32_t{a.bytes[0]} << 24) | (std::uint32_t{a.bytes[1]} << 16) |
+           (std::uint32_t{a.bytes[2]} << 8) | std::uint32_t{a.bytes[3]};
+}
+
 InetAddress family_max(Family f) {
     InetAddress a{f, {}};
     std::fill_n(a.bytes.begin(), a.size(), std::uint8_t{0xff});
@@ -219,22 +225,81 @@ const SourceStatus* Snapshot::failed_required() const {
     return nullptr;
 }
 
+ClaimIndex::ClaimIndex(const std::vector<Claim>& claims) {
+    for (std::size_t i = 0; i < claims.size(); ++i) {
+        const Claim& c = claims[i];
+        const auto position = static_cast<std::uint32_t>(i);
+        const auto& ranges = c.scope.ranges();
+        // Few addresses per range: file the claim under each; otherwise it is wide.
+        const auto small = [](const AddressRange& r) {
+            if (r.first == r.last) {
+                return true;
+            }
+            if (r.first.family != Family::v4) {
+                return false;
+            }
+            return v4_value(r.last) - v4_value(r.first) < kExpand;
+        };
+        if (!ranges.empty() && std::all_of(ranges.begin(), ranges.end(), small)) {
+            for (const auto& r : ranges) {
+                if (r.first.family == Family::v4) {
+                    for (std::uint32_t v = v4_value(r.first);; ++v) {
+                        exact_.push_back({c.protocol, InetAddress::v4(v), position});
+                        if (v == v4_value(r.last)) {
+                            break;
+                        }
+                    }
+                } else {
+                    exact_.push_back({c.protocol, r.first, position});
+                }
+            }
+        } else if (!ranges.empty()) {
+            (c.protocol == Protocol::tcp ? wide_tcp_ : wide_udp_).push_back(position);
+        }
+    }
+    std::sort(exact_.begin(), exact_.end());
+    // A claim listed twice under one address (two ranges that meet it) is visited once.
+    exact_.erase(std::unique(exact_.begin(), exact_.end()), exact_.end());
+}
+
+namespace {
+
+// Visits the claims of list that cover vip for protocol p, through index when there is one.
+template <typename Fn>
+void for_each_covering(const std::vector<Claim>& list,
+                       const ClaimIndex* index,
+                       const InetAddress& vip,
+                       Protocol p,
+                       Fn&& fn) {
+    if (index != nullptr) {
+        const InetAddress a = vip.unmapped();
+        index->visit(a, p, [&](std::uint32_t i) {
+            if (list[i].scope.covers(a)) {
+                fn(list[i]);
+            }
+        });
+        return;
+    }
+    for (const auto& c : list) {
+        if (c.protocol == p && c.scope.covers(vip)) {
+            fn(c);
+        }
+    }
+}
+
+}  // namespace
+
 PortSet Snapshot::used_ports(const InetAddress& vip, Protocol p) const {
     PortBitmap bits;
     if (sockets) {
         sockets->add_ports(vip, p, bits);
     }
-    const auto add = [&](const std::vector<Claim>& list) {
-        for (const auto& c : list) {
-            if (c.protocol == p && c.scope.covers(vip)) {
-                bits.set(c.ports);
-            }
-        }
-    };
-    for (const auto& list : claim_lists) {
-        add(*list);
+    const auto add = [&](const Claim& c) { bits.set(c.ports); };
+    for (std::size_t i = 0; i < claim_lists.size(); ++i) {
+        for_each_covering(*claim_lists[i],
+                          i < claim_indexes.size() ? claim_indexes[i].get() : nullptr, vip, p, add);
     }
-    add(claims);
+    for_each_covering(claims, nullptr, vip, p, add);
     return bits.to_set();
 }
 
@@ -243,17 +308,12 @@ std::vector<Claim> Snapshot::claims_for(const InetAddress& vip, Protocol p) cons
     if (sockets) {
         out = sockets->claims_for(vip, p);
     }
-    const auto add = [&](const std::vector<Claim>& list) {
-        for (const auto& c : list) {
-            if (c.protocol == p && c.scope.covers(vip)) {
-                out.push_back(c);
-            }
-        }
-    };
-    for (const auto& list : claim_lists) {
-        add(*list);
+    const auto add = [&](const Claim& c) { out.push_back(c); };
+    for (std::size_t i = 0; i < claim_lists.size(); ++i) {
+        for_each_covering(*claim_lists[i],
+                          i < claim_indexes.size() ? claim_indexes[i].get() : nullptr, vip, p, add);
     }
-    add(claims);
+    for_each_covering(claims, nullptr, vip, p, add);
     return out;
 }
 

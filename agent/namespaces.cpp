@@ -120,6 +120,7 @@ std::shared_ptr<SnapshotService> NamespaceScanners::scanner_for(const std::strin
     if (dispatch_) {
         service->set_dispatcher(dispatch_);
     }
+    service->set_coalescing(coalesce_gap_, coalesce_max_);
     scanners_.emplace(netns, Scanner{*id, service});
     return service;
 }
@@ -180,6 +181,17 @@ void NamespaceScanners::set_dispatcher(SnapshotService::Dispatcher dispatch) {
         scanner.service->set_dispatcher(dispatch);
     }
     dispatch_ = std::move(dispatch);
+}
+
+void NamespaceScanners::set_coalescing(std::chrono::microseconds gap,
+                                       std::chrono::microseconds max) {
+    own_->set_coalescing(gap, max);
+    std::lock_guard lock(mutex_);
+    for (auto& [name, scanner] : scanners_) {
+        scanner.service->set_coalescing(gap, max);
+    }
+    coalesce_gap_ = gap;
+    coalesce_max_ = max;
 }
 
 void NamespaceScanners::retain(const std::set<std::string>& keep) {

@@ -65,6 +65,8 @@ class NamespaceScanners final : public SnapshotProvider {
 
     /// Applies to the own namespace's service and every namespace scanner, now and later.
     void set_dispatcher(SnapshotService::Dispatcher dispatch);
+    /// SnapshotService::set_coalescing() for every service, now and later.
+    void set_coalescing(std::chrono::microseconds gap, std::chrono::microseconds max);
     /// Stops the scanners of namespaces that are not in keep (the registry changed).
     void retain(const std::set<std::string>& keep);
     /// SnapshotService::shutdown() for every service.
@@ -85,6 +87,8 @@ class NamespaceScanners final : public SnapshotProvider {
     mutable std::mutex mutex_;
     std::map<std::string, Scanner> scanners_;
     SnapshotService::Dispatcher dispatch_;
+    std::chrono::microseconds coalesce_gap_{0};
+    std::chrono::microseconds coalesce_max_{0};
     bool stopped_ = false;
 };
 

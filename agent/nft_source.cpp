@@ -1,5 +1,6 @@
 #include "agent/nft_source.hpp"
 
+#include <poll.h>
 #include <utility>
 
 #include <linux/netlink.h>
@@ -38,6 +39,15 @@ std::optional<std::uint32_t> NftSource::generation() const {
 }
 
 int NftSource::event_fd() const { return events_ ? events_->fd() : -1; }
+
+bool NftSource::may_be_slow() const {
+    if (!cache_) {
+        return true;
+    }
+    // Readable: events are queued. A poll with timeout 0 reads nothing (collect() drains them).
+    pollfd p{event_fd(), POLLIN, 0};
+    return p.fd >= 0 && ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+}
 
 bool NftSource::events_say_stale() {
     if (!events_) {

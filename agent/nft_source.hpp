@@ -58,6 +58,9 @@ class NftSource final : public PortSource {
     /// The same, sharing the cached list with every snapshot until the generation moves.
     [[nodiscard]] netlink::Result<Collected> collect_shared() override;
 
+    /// No cached claims yet, or change events are queued (the next collect() dumps).
+    [[nodiscard]] bool may_be_slow() const override;
+
     /// Full dumps done so far (not counting GETGEN-only checks).
     [[nodiscard]] std::uint64_t dumps() const { return dumps_; }
     /// The generation the cached claims belong to.

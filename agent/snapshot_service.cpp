@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <optional>
 
 namespace vipportd::agent {
 
@@ -102,6 +103,12 @@ SnapshotPtr SnapshotService::fresh() {
     return result.get();
 }
 
+void SnapshotService::set_coalescing(std::chrono::microseconds gap, std::chrono::microseconds max) {
+    std::lock_guard lock(mutex_);
+    coalesce_gap_ = gap;
+    coalesce_max_ = std::max(max, gap);
+}
+
 void SnapshotService::set_dispatcher(Dispatcher dispatch) {
     std::lock_guard lock(mutex_);
     dispatch_ = std::move(dispatch);
@@ -112,6 +119,56 @@ SnapshotPtr SnapshotService::latest() const {
     return latest_;
 }
 
+class SnapshotService::SideThread {
+  public:
+    SideThread() : thread_([this] { loop(); }) {}
+    ~SideThread() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    SideThread(const SideThread&) = delete;
+    SideThread& operator=(const SideThread&) = delete;
+
+    void start(std::function<void()> job) {
+        {
+            std::lock_guard lock(mutex_);
+            job_ = std::move(job);
+        }
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return !job_; });
+    }
+
+  private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            cv_.wait(lock, [this] { return stop_ || job_; });
+            if (!job_) {
+                return;
+            }
+            auto job = job_;
+            lock.unlock();
+            job();
+            lock.lock();
+            job_ = nullptr;
+            cv_.notify_all();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::function<void()> job_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
 SnapshotPtr SnapshotService::scan_now() {
     std::lock_guard scan_lock(scan_mutex_);
     auto snap = std::make_shared<Snapshot>();
@@ -119,12 +176,44 @@ SnapshotPtr SnapshotService::scan_now() {
     if (!setup_error_.empty()) {
         snap->sources.push_back(SourceStatus{setup_name_, true, false, setup_error_, {}});
     }
-    for (auto& slot : sources_) {
-        SourceStatus status{std::string(slot.source->name()), slot.required, true, {}, {}};
+    struct Outcome {
+        SourceStatus status;
+        netlink::Result<Collected> collected = netlink::Error::of(netlink::Errc::system, "");
+    };
+    std::vector<Outcome> outcomes(sources_.size());
+    const auto collect = [&](std::size_t i) {
+        const auto& slot = sources_[i];
+        Outcome& o = outcomes[i];
+        o.status = SourceStatus{std::string(slot.source->name()), slot.required, true, {}, {}};
         const auto start = std::chrono::steady_clock::now();
-        auto collected = slot.source->collect_shared();
-        status.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        o.collected = slot.source->collect_shared();
+        o.status.duration = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - start);
+    };
+    // The first source (the sockets) stays on this thread; the others go to the side thread
+    // when one of them is about to do real work. Each source is still used by one thread at a
+    // time, and the merge below keeps the sources' order.
+    const bool parallel = side_ != nullptr && std::this_thread::get_id() == worker_id_ &&
+                          sources_.size() > 1 &&
+                          std::any_of(sources_.begin() + 1, sources_.end(),
+                                      [](const SourceSlot& s) { return s.source->may_be_slow(); });
+    if (parallel) {
+        side_->start([&] {
+            for (std::size_t i = 1; i < sources_.size(); ++i) {
+                collect(i);
+            }
+        });
+        collect(0);
+        side_->wait();
+    } else {
+        for (std::size_t i = 0; i < sources_.size(); ++i) {
+            collect(i);
+        }
+    }
+    for (std::size_t i = 0; i < sources_.size(); ++i) {
+        const auto& slot = sources_[i];
+        SourceStatus status = std::move(outcomes[i].status);
+        auto& collected = outcomes[i].collected;
         if (collected) {
             if (collected->sockets) {
                 snap->sockets = std::move(collected->sockets);
@@ -133,6 +222,14 @@ SnapshotPtr SnapshotService::scan_now() {
                 snap->addresses = std::move(collected->addresses);
             }
             if (collected->claims && !collected->claims->empty()) {
+                // A source that returns the same list as last time (nf_tables while the
+                // generation stands) keeps its index: built once per ruleset, not per scan.
+                auto& cached = indexes_[slot.source.get()];
+                if (cached.first != collected->claims) {
+                    cached = {collected->claims,
+                              std::make_shared<const ClaimIndex>(*collected->claims)};
+                }
+                snap->claim_indexes.push_back(cached.second);
                 snap->claim_lists.push_back(std::move(collected->claims));
             }
         } else {
@@ -148,11 +245,44 @@ SnapshotPtr SnapshotService::scan_now() {
 }
 
 void SnapshotService::run() {
+    // Created here, on the worker, so it lives in the worker's namespace; gone before run()
+    // returns. Only needed when there is something to run beside the socket dumps.
+    std::optional<SideThread> side;
+    {
+        std::lock_guard scan_lock(scan_mutex_);
+        worker_id_ = std::this_thread::get_id();
+        if (sources_.size() > 1) {
+            side.emplace();
+            side_ = &*side;
+        }
+    }
+    struct Detach {
+        SnapshotService* self;
+        ~Detach() {
+            std::lock_guard scan_lock(self->scan_mutex_);
+            self->side_ = nullptr;
+        }
+    } detach{this};
     std::unique_lock lock(mutex_);
     for (;;) {
         wake_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });
         if (waiting_.empty()) {
             return;  // stopping with nobody waiting
+        }
+        using Clock = std::chrono::steady_clock;
+        if (coalesce_gap_.count() > 0 && !stopping_ &&
+            Clock::now() - overlapped_ < std::chrono::seconds(1)) {
+            // Load: let the burst finish arriving (set_coalescing()).
+            const auto until = Clock::now() + coalesce_max_;
+            for (std::size_t seen = waiting_.size();;) {
+                const auto deadline = std::min(Clock::now() + coalesce_gap_, until);
+                wake_.wait_until(lock, deadline,
+                                 [&] { return stopping_ || waiting_.size() != seen; });
+                if (stopping_ || waiting_.size() == seen || Clock::now() >= until) {
+                    break;
+                }
+                seen = waiting_.size();
+            }
         }
         // Everyone waiting now asked before this scan starts, so this scan is fresh for all of
         // them; requests arriving during the scan wait for the next one.
@@ -161,6 +291,9 @@ void SnapshotService::run() {
         lock.unlock();
         SnapshotPtr snap = scan_now();
         lock.lock();
+        if (batch.size() > 1 || !waiting_.empty()) {
+            overlapped_ = Clock::now();
+        }
         Dispatcher dispatch = dispatch_;
         lock.unlock();
         for (auto& cb : batch) {

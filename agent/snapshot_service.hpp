@@ -4,8 +4,10 @@
 // was made. Requests that arrive while a scan runs wait for the next scan, which serves all of
 // them at once (single flight), so load never multiplies kernel work.
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,20 +66,34 @@ class SnapshotService final : public SnapshotProvider {
     /// io_context" so that rendering answers never delays the next scan.
     using Dispatcher = std::function<void(std::function<void()>)>;
     void set_dispatcher(Dispatcher dispatch);
+    /// Batching under load: once requests have recently overlapped (a batch of two or more, or
+    /// a request that arrived during a scan, within the last second), the worker lets a burst
+    /// finish arriving before it scans: it waits while new requests keep coming, each at most
+    /// `gap` after the previous one, `max` in all. Every request in the batch still arrived
+    /// before the scan started (the freshness guarantee); 64 pollers that ask at once then
+    /// share one scan instead of two. A lone poller never waits. gap 0 turns it off (default).
+    void set_coalescing(std::chrono::microseconds gap, std::chrono::microseconds max);
     /// Stops the worker now and destroys the callbacks still waiting, on the calling thread,
     /// without calling them: for an orderly exit while the executor they would post to (and
     /// the connections they hold) still exist. Later async_fresh() calls are dropped likewise.
     void shutdown();
     /// Blocking convenience for start-up and the CLI: one fresh scan.
     SnapshotPtr fresh();
-    /// Runs the sources right now on the calling thread (no worker involved).
+    /// Runs the sources right now on the calling thread (no worker involved). On the worker, a
+    /// source that may_be_slow() (a rule dump after a change) runs on a second thread beside
+    /// the socket dumps: the two kernel reads overlap instead of adding up.
     SnapshotPtr scan_now();
     [[nodiscard]] SnapshotPtr latest() const;
 
   private:
+    /// Runs one job at a time on a thread of its own, created by the scan worker (so it shares
+    /// the worker's network namespace: new threads inherit their creator's, setns(2)).
+    class SideThread;
     void run();
 
     std::vector<SourceSlot> sources_;
+    // The last claim list of each source and its index (scan_mutex_).
+    std::map<const PortSource*, std::pair<ClaimList, std::shared_ptr<const ClaimIndex>>> indexes_;
     std::string setup_name_;   // WorkerSetup::name
     std::string setup_error_;  // the worker setup failed: every scan reports this
     std::mutex scan_mutex_;    // one scan at a time, whoever runs it (and the worker setup)
@@ -87,8 +103,13 @@ class SnapshotService final : public SnapshotProvider {
     Dispatcher dispatch_;
     SnapshotPtr latest_;
     std::uint64_t sequence_ = 0;
+    std::chrono::microseconds coalesce_gap_{0};
+    std::chrono::microseconds coalesce_max_{0};
+    std::chrono::steady_clock::time_point overlapped_{};  // when requests last overlapped
     bool stopping_ = false;
-    bool dropped_ = false;  // shutdown() was called
+    bool dropped_ = false;        // shutdown() was called
+    SideThread* side_ = nullptr;  // set by the worker while it runs (scan_mutex_)
+    std::thread::id worker_id_;   // set by the worker before it scans
     std::thread worker_;
 };
 

@@ -39,6 +39,10 @@ class PortSource {
         return Collected{std::make_shared<const std::vector<Claim>>(std::move(*claims)), nullptr,
                          nullptr};
     }
+    /// True when the next collect() will probably do real work (a full rule dump after a
+    /// change), so the snapshot service runs it beside the socket dumps rather than after them.
+    /// Must be cheap and must not consume anything collect() needs.
+    [[nodiscard]] virtual bool may_be_slow() const { return false; }
 };
 
 }  // namespace vipportd::agent

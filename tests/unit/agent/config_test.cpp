@@ -161,6 +161,10 @@ TEST(Config, EnumerationsAcceptEveryDocumentedValue) {
               SourcesConfig::Legacy::auto_);
     EXPECT_TRUE(parse_config(with_lo("[sources]\ntcp_bound_inactive = true\n"), kFile)
                     .sources.tcp_bound_inactive);
+    const Config coalesce =
+        parse_config(with_lo("[sources]\ncoalesce_gap_us = 0\ncoalesce_max_us = 100000\n"), kFile);
+    EXPECT_EQ(coalesce.sources.coalesce_gap_us, 0u);
+    EXPECT_EQ(coalesce.sources.coalesce_max_us, 100000u);
     EXPECT_EQ(parse_config(with_lo("[auth]\nmode = \"none\"\n"), kFile).auth.mode,
               AuthConfig::Mode::none);
     EXPECT_EQ(parse_config(with_lo("http_threads = 1\n"), kFile).http_threads, 1u);
@@ -191,6 +195,18 @@ TEST(Config, UuidOf255CharactersIsAccepted) {
         parse_config(with_lo("[[vip]]\nuuid = \"" + uuid + "\"\nip = \"192.0.2.1\"\n"), kFile);
     ASSERT_EQ(c.vips.size(), 1u);
     EXPECT_EQ(c.vips[0].uuid, uuid);
+}
+
+TEST(ConfigErrors, CoalescingIsBounded) {
+    EXPECT_EQ(parse_config(with_lo(""), kFile).sources.coalesce_gap_us, 100u);
+    EXPECT_EQ(parse_config(with_lo(""), kFile).sources.coalesce_max_us, 1000u);
+    EXPECT_THAT(error_of(with_lo("[sources]\ncoalesce_gap_us = 100001\n")),
+                HasSubstr("t.toml:3:19: key 'sources.coalesce_gap_us': out of range (expected an "
+                          "integer 0-100000, got integer 100001)"));
+    EXPECT_THAT(error_of(with_lo("[sources]\ncoalesce_max_us = -1\n")),
+                HasSubstr("key 'sources.coalesce_max_us': out of range"));
+    EXPECT_THAT(error_of(with_lo("[sources]\ncoalesce_max_us = \"1ms\"\n")),
+                HasSubstr("key 'sources.coalesce_max_us'"));
 }
 
 // ---- unknown keys at every level ----------------------------------------------------------------
@@ -225,7 +241,7 @@ TEST(ConfigErrors, UnknownKeyInSources) {
     const auto e = error_of(with_lo("[sources]\nnftabels = \"off\"\n"));
     EXPECT_THAT(e, HasSubstr("t.toml:3:1: key 'sources.nftabels': unknown key, did you mean "
                              "'nftables'? (expected one of: nftables, iptables_legacy, "
-                             "tcp_bound_inactive)"));
+                             "tcp_bound_inactive, coalesce_gap_us, coalesce_max_us)"));
 }
 
 TEST(ConfigErrors, UnknownKeyViaDottedKey) {

@@ -52,6 +52,56 @@ TEST(Snapshot, UsedPortsUnitesMatchingClaimsOnly) {
     EXPECT_EQ(snap.used_ports(ip("1.2.3.4"), Protocol::udp).to_string(), "53");
 }
 
+// The index only narrows which claims a query visits: with it, every answer (ports and the
+// ordered claims) is the one a full scan of the list gives.
+TEST(ClaimIndex, AnswersExactlyLikeAFullScan) {
+    auto list = std::make_shared<std::vector<Claim>>();
+    const auto add = [&](Protocol p, std::uint16_t port, AddressScope scope) {
+        list->push_back(
+            {p, PortSet::single(port), std::move(scope), Certainty::exact, RuleOrigin{}});
+    };
+    auto two = AddressScope::exact(ip("10.0.0.1"));
+    two.unite(AddressScope::exact(ip("2001:db8::7")));
+    add(Protocol::tcp, 1, AddressScope::exact(ip("10.0.0.1")));
+    add(Protocol::udp, 2, AddressScope::exact(ip("10.0.0.1")));
+    add(Protocol::tcp, 3, AddressScope::prefix(ip("10.0.0.0"), 30));  // 4 addresses: filed
+    add(Protocol::tcp, 4, AddressScope::prefix(ip("10.0.0.0"), 24));  // 256: wide
+    add(Protocol::tcp, 5, AddressScope::all(Family::v4));
+    add(Protocol::tcp, 6, AddressScope::exact(ip("2001:db8::7")));
+    add(Protocol::tcp, 7, AddressScope::prefix(ip("2001:db8::"), 127));  // v6 range: wide
+    add(Protocol::tcp, 8, two);
+    add(Protocol::tcp, 9, AddressScope::exact(ip("255.255.255.255")));
+    add(Protocol::udp, 10, AddressScope::all(Family::v6));
+    add(Protocol::tcp, 11, AddressScope::exact(ip("10.0.0.1")));  // after wide ones: order kept
+
+    Snapshot indexed;
+    indexed.claim_lists.push_back(list);
+    indexed.claim_indexes.push_back(std::make_shared<const ClaimIndex>(*list));
+    Snapshot scanned;
+    scanned.claim_lists.push_back(list);
+    const auto ports_of = [](const std::vector<Claim>& claims) {
+        std::string out;
+        for (const auto& c : claims) {
+            out += c.ports.to_string() + " ";
+        }
+        return out;
+    };
+    for (const char* a :
+         {"10.0.0.1", "::ffff:10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.200", "10.0.1.1",
+          "2001:db8::7", "2001:db8::6", "2001:db8::8", "255.255.255.255", "::"}) {
+        for (const Protocol p : {Protocol::tcp, Protocol::udp}) {
+            EXPECT_EQ(indexed.used_ports(ip(a), p), scanned.used_ports(ip(a), p)) << a;
+            EXPECT_EQ(ports_of(indexed.claims_for(ip(a), p)),
+                      ports_of(scanned.claims_for(ip(a), p)))
+                << a;
+        }
+    }
+    EXPECT_EQ(indexed.used_ports(ip("10.0.0.1"), Protocol::tcp).to_string(), "1,3-5,8,11");
+    EXPECT_EQ(ports_of(indexed.claims_for(ip("10.0.0.1"), Protocol::tcp)), "1 3 4 5 8 11 ");
+    EXPECT_EQ(indexed.used_ports(ip("2001:db8::7"), Protocol::tcp).to_string(), "6,8");
+    EXPECT_EQ(indexed.used_ports(ip("2001:db8::1"), Protocol::tcp).to_string(), "7");
+}
+
 TEST(Protocol, ParsesAnyCase) {
     EXPECT_EQ(parse_protocol("tCp"), Protocol::tcp);
     EXPECT_EQ(parse_protocol("UDP"), Protocol::udp);

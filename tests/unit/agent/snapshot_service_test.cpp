@@ -3,6 +3,8 @@
 #include <atomic>
 #include <future>
 #include <latch>
+#include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -72,6 +74,99 @@ TEST(SnapshotService, RequestsDuringAScanWaitForTheNextScanWhichServesThemAll) {
     EXPECT_EQ(g->calls.load(), 2);
     EXPECT_EQ(s2->used_ports(*netlink::InetAddress::parse("1.2.3.4"), Protocol::tcp).to_string(),
               "2");
+}
+
+// Coalescing: once requests have overlapped, a request that arrives within the gap after the
+// previous one joins its batch instead of waiting for the next scan. Generous times (a gap of
+// half a second, a second request 10 ms later) keep the test independent of machine load.
+TEST(SnapshotService, UnderLoadABurstThatKeepsArrivingSharesOneScan) {
+    auto gate = std::make_unique<GateSource>();
+    GateSource* g = gate.get();
+    std::vector<SourceSlot> slots;
+    slots.push_back({std::move(gate), true});
+    SnapshotService service(std::move(slots));
+    service.set_coalescing(std::chrono::milliseconds(500), std::chrono::seconds(2));
+
+    // Never overlapped yet: a lone request is scanned at once, not held for the gap.
+    std::promise<SnapshotPtr> lone;
+    const auto asked = std::chrono::steady_clock::now();
+    service.async_fresh([&](SnapshotPtr s) { lone.set_value(std::move(s)); });
+    g->started.wait();
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(400));
+    // A request during that scan: requests now overlap.
+    std::promise<SnapshotPtr> during;
+    service.async_fresh([&](SnapshotPtr s) { during.set_value(std::move(s)); });
+    g->release(3);  // scans 1-3 may run without blocking
+    EXPECT_EQ(lone.get_future().get()->sequence, 1u);
+    EXPECT_EQ(during.get_future().get()->sequence, 2u);
+
+    // Under load: a, then b 10 ms later (well within the gap): one scan for both.
+    std::promise<SnapshotPtr> a;
+    std::promise<SnapshotPtr> b;
+    service.async_fresh([&](SnapshotPtr s) { a.set_value(std::move(s)); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    service.async_fresh([&](SnapshotPtr s) { b.set_value(std::move(s)); });
+    const auto sa = a.get_future().get();
+    const auto sb = b.get_future().get();
+    EXPECT_EQ(sa.get(), sb.get()) << "b arrived within the gap, so a's scan waited for it";
+    EXPECT_EQ(sa->sequence, 3u);
+    EXPECT_EQ(g->calls.load(), 3);
+}
+
+// Records the thread each collect() ran on; may_be_slow() as told.
+class ThreadSource final : public PortSource {
+  public:
+    ThreadSource(std::string name, bool slow, std::uint16_t port)
+        : name_(std::move(name)), slow_(slow), port_(port) {}
+    std::string_view name() const override { return name_; }
+    bool may_be_slow() const override { return slow_; }
+    netlink::Result<std::vector<Claim>> collect() override {
+        std::lock_guard lock(m);
+        threads.push_back(std::this_thread::get_id());
+        Claim c;
+        c.ports = PortSet::single(port_);
+        c.scope = AddressScope::all(Family::v4);
+        return std::vector<Claim>{c};
+    }
+    std::mutex m;
+    std::vector<std::thread::id> threads;
+
+  private:
+    std::string name_;
+    bool slow_;
+    std::uint16_t port_;
+};
+
+// A source about to do real work runs beside the first one (on another thread), and the
+// snapshot still lists sources and claims in their configured order.
+TEST(SnapshotService, ASlowSourceRunsBesideTheFirstOne) {
+    for (const bool slow : {false, true}) {
+        auto first = std::make_unique<ThreadSource>("sockets", false, 1);
+        auto second = std::make_unique<ThreadSource>("nftables", slow, 2);
+        ThreadSource* a = first.get();
+        ThreadSource* b = second.get();
+        std::vector<SourceSlot> slots;
+        slots.push_back({std::move(first), true});
+        slots.push_back({std::move(second), false});
+        SnapshotService service(std::move(slots));
+        const auto snap = service.fresh();
+        ASSERT_EQ(snap->sources.size(), 2u);
+        EXPECT_EQ(snap->sources[0].name, "sockets");
+        EXPECT_EQ(snap->sources[1].name, "nftables");
+        EXPECT_FALSE(snap->sources[1].required);
+        ASSERT_EQ(snap->claim_lists.size(), 2u);
+        EXPECT_EQ(snap->claim_lists[1]->front().ports.to_string(), "2");
+        EXPECT_EQ(
+            snap->used_ports(*netlink::InetAddress::parse("1.2.3.4"), Protocol::tcp).to_string(),
+            "1-2");
+        ASSERT_EQ(a->threads.size(), 1u);
+        ASSERT_EQ(b->threads.size(), 1u);
+        EXPECT_EQ(a->threads[0] != b->threads[0], slow) << "slow = " << slow;
+        // scan_now() on another thread never uses the worker's side thread.
+        (void)service.scan_now();
+        EXPECT_EQ(a->threads[1], std::this_thread::get_id());
+        EXPECT_EQ(b->threads[1], std::this_thread::get_id());
+    }
 }
 
 TEST(SnapshotService, RecordsSourceFailuresWithTheirRequirement) {
