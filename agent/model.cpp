@@ -317,6 +317,15 @@ std::vector<Claim> Snapshot::claims_for(const InetAddress& vip, Protocol p) cons
     return out;
 }
 
+std::shared_ptr<const Snapshot> Snapshot::summary() const {
+    auto s = std::make_shared<Snapshot>();
+    s->addresses = addresses;
+    s->sources = sources;
+    s->taken = taken;
+    s->sequence = sequence;
+    return s;
+}
+
 std::size_t Snapshot::size() const {
     std::size_t n = claims.size() + (sockets ? sockets->size() : 0);
     for (const auto& list : claim_lists) {

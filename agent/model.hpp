@@ -192,6 +192,10 @@ struct Snapshot {
     [[nodiscard]] std::vector<Claim> claims_for(const InetAddress& vip, Protocol p) const;
     /// Number of claims of every kind (a socket table counts its sockets).
     [[nodiscard]] std::size_t size() const;
+    /// A copy without the sockets and claims: what readiness, metrics and the status line keep
+    /// between scans, so that a scan never holds the previous scan's claims while it builds its
+    /// own (the peak memory of a rule change on a big host).
+    [[nodiscard]] std::shared_ptr<const Snapshot> summary() const;
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

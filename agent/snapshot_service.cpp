@@ -171,6 +171,14 @@ class SnapshotService::SideThread {
 
 SnapshotPtr SnapshotService::scan_now() {
     std::lock_guard scan_lock(scan_mutex_);
+    {
+        // latest() keeps answering (sources, time, addresses), but without the previous claims
+        // and sockets: this scan must not build its own while holding those (peak memory).
+        std::lock_guard lock(mutex_);
+        if (latest_ && (latest_->sockets || !latest_->claim_lists.empty())) {
+            latest_ = latest_->summary();
+        }
+    }
     auto snap = std::make_shared<Snapshot>();
     snap->taken = std::chrono::system_clock::now();
     if (!setup_error_.empty()) {

@@ -83,6 +83,8 @@ class SnapshotService final : public SnapshotProvider {
     /// source that may_be_slow() (a rule dump after a change) runs on a second thread beside
     /// the socket dumps: the two kernel reads overlap instead of adding up.
     SnapshotPtr scan_now();
+    /// The last scan's snapshot; once the next scan starts, only its summary() (its sources,
+    /// time and addresses, not its claims).
     [[nodiscard]] SnapshotPtr latest() const;
 
   private:

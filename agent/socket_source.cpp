@@ -181,8 +181,10 @@ netlink::Result<Collected> SocketSource::collect_shared() {
     }
     // Each message becomes a 40-byte record as its datagram arrives, so the peak is one receive
     // buffer plus the records, never a whole dump (45,000 TCP sockets are 5.6 MB of messages).
-    std::vector<SocketRecord> records;
-    records.reserve(last_count_ + last_count_ / 8);
+    // The records go into one buffer kept from scan to scan: fresh pages cost a page fault each,
+    // which on a VM is a large part of a 57,000-socket scan.
+    std::vector<SocketRecord>& records = scratch_;
+    records.clear();
     const SocketDump* failed = nullptr;
     auto scanned = scan(records, &failed);
     if (!scanned && failed != nullptr && failed->request_type == TCPDIAG_GETSOCK &&
@@ -204,7 +206,9 @@ netlink::Result<Collected> SocketSource::collect_shared() {
     if (!scanned) {
         return scanned.error();
     }
-    last_count_ = records.size();
+    if (records.capacity() > 2 * records.size() + 4096) {
+        records.shrink_to_fit();  // the host had many more sockets once; give the memory back
+    }
     const bool bound_devices = std::any_of(records.begin(), records.end(),
                                            [](const SocketRecord& r) { return r.ifindex != 0; });
 
@@ -230,7 +234,8 @@ netlink::Result<Collected> SocketSource::collect_shared() {
         }
     }
     return Collected{std::make_shared<const std::vector<Claim>>(),
-                     std::make_shared<const SocketTable>(std::move(records), std::move(names)),
+                     std::make_shared<const SocketTable>(std::span<const SocketRecord>(records),
+                                                         std::move(names)),
                      nullptr};
 }
 

@@ -103,7 +103,7 @@ class SocketSource final : public PortSource {
     TcpRequest tcp_request_ = TcpRequest::compat;
     std::vector<SocketDump> dumps_;
     bool device_names_failing_ = false;
-    std::size_t last_count_ = 0;  // sockets in the previous scan: the next one reserves as much
+    std::vector<SocketRecord> scratch_;  // the records of the scan in progress (reused)
 };
 
 }  // namespace vipportd::agent

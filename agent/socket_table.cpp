@@ -82,6 +82,10 @@ netlink::SocketEntry SocketRecord::entry() const {
 
 SocketTable::SocketTable(std::vector<SocketRecord> records,
                          std::map<std::uint32_t, std::string> device_names)
+    : SocketTable(std::span<const SocketRecord>(records), std::move(device_names)) {}
+
+SocketTable::SocketTable(std::span<const SocketRecord> records,
+                         std::map<std::uint32_t, std::string> device_names)
     : device_names_(std::move(device_names)) {
     // Bucket ids in order of first appearance; consecutive records often share an address, so
     // the hash map is consulted only when the key changes.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ class SocketTable {
     SocketTable() = default;
     /// Indexes records (any order); device_names maps ifindex -> name for claims.
     SocketTable(std::vector<SocketRecord> records,
+                std::map<std::uint32_t, std::string> device_names);
+    /// The same from records the caller keeps (a source reusing one buffer scan after scan).
+    SocketTable(std::span<const SocketRecord> records,
                 std::map<std::uint32_t, std::string> device_names);
 
     /// Sets the ports of protocol p that sockets hold on vip (v4-mapped vip = IPv4).
