@@ -34,6 +34,19 @@ constexpr AttributePolicy<kMaxAttr> kPolicy = [] {
     return p;
 }();
 
+// A zeroed dump request of the given type with room for payload_len bytes after the header
+// (NLM_F_REQUEST|NLM_F_DUMP = 0x301; seq and pid 0, stamped by the transport).
+std::vector<std::uint8_t> dump_request(std::uint16_t type, std::size_t payload_len) {
+    const std::size_t len = kNlmsghdrSize + payload_len;
+    std::vector<std::uint8_t> out(len, 0);
+    nlmsghdr h{};
+    h.nlmsg_len = static_cast<std::uint32_t>(len);
+    h.nlmsg_type = type;
+    h.nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_DUMP);
+    store(std::span<std::uint8_t>(out), 0, h);
+    return out;
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> build_inet_diag_request(Family family,
@@ -46,15 +59,9 @@ std::vector<std::uint8_t> build_inet_diag_request(Family family,
                                     " bytes does not fit an nlattr");
     }
     const std::size_t attr_len = bytecode.empty() ? 0 : kNlattrSize + bytecode.size();
-    const std::size_t len = kNlmsghdrSize + sizeof(inet_diag_req_v2) + align4(attr_len);
-    std::vector<std::uint8_t> out(len, 0);
+    std::vector<std::uint8_t> out =
+        dump_request(SOCK_DIAG_BY_FAMILY, sizeof(inet_diag_req_v2) + align4(attr_len));  // 20
     const std::span<std::uint8_t> bytes(out);
-
-    nlmsghdr h{};
-    h.nlmsg_len = static_cast<std::uint32_t>(len);
-    h.nlmsg_type = SOCK_DIAG_BY_FAMILY;                                      // 20
-    h.nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_DUMP);  // 0x301
-    store(bytes, 0, h);
 
     inet_diag_req_v2 req{};
     req.sdiag_family = static_cast<std::uint8_t>(family);  // AF_INET 2 / AF_INET6 10
@@ -77,15 +84,8 @@ std::vector<std::uint8_t> build_inet_diag_request(Family family,
 
 std::vector<std::uint8_t> build_tcp_compat_request(std::uint32_t states) {
     // nlmsghdr | inet_diag_req (no bytecode: we filter nothing in the kernel, README)
-    const std::size_t len = kNlmsghdrSize + sizeof(inet_diag_req);
-    std::vector<std::uint8_t> out(len, 0);
+    std::vector<std::uint8_t> out = dump_request(TCPDIAG_GETSOCK, sizeof(inet_diag_req));  // 18
     const std::span<std::uint8_t> bytes(out);
-
-    nlmsghdr h{};
-    h.nlmsg_len = static_cast<std::uint32_t>(len);
-    h.nlmsg_type = TCPDIAG_GETSOCK;                                          // 18
-    h.nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_DUMP);  // 0x301
-    store(bytes, 0, h);
 
     inet_diag_req req{};
     // Ignored by the dump (AF_UNSPEC, inet_diag_dump_compat); AF_INET keeps the request what
