@@ -232,8 +232,11 @@ SnapshotPtr SnapshotService::scan_now() {
             if (collected->claims && !collected->claims->empty()) {
                 // A source that returns the same list as last time (nf_tables while the
                 // generation stands) keeps its index: built once per ruleset, not per scan.
+                // The list is remembered weakly: holding it would keep the previous ruleset's
+                // claims alive while the next rule dump builds new ones (peak memory); a list
+                // that died cannot be the one returned now.
                 auto& cached = indexes_[slot.source.get()];
-                if (cached.first != collected->claims) {
+                if (cached.first.lock() != collected->claims) {
                     cached = {collected->claims,
                               std::make_shared<const ClaimIndex>(*collected->claims)};
                 }

@@ -265,6 +265,47 @@ TEST(SnapshotService, ASnapshotIsFreedWhenItsLastReaderDropsIt) {
     EXPECT_EQ(service.latest()->sequence, 101u);
 }
 
+// A source that hands out `list` and, while collecting, records whether `watch` had expired.
+class ProbeSource final : public PortSource {
+  public:
+    std::string_view name() const override { return "probe"; }
+    netlink::Result<std::vector<Claim>> collect() override { return *list; }
+    netlink::Result<Collected> collect_shared() override {
+        expired_during_collect = watch.expired();
+        return Collected{list, nullptr, nullptr};
+    }
+    ClaimList list = std::make_shared<const std::vector<Claim>>(std::vector<Claim>{
+        Claim{Protocol::udp, PortSet::single(53), AddressScope::all(Family::v6), {}, {}}});
+    std::weak_ptr<const std::vector<Claim>> watch;
+    bool expired_during_collect = false;
+};
+
+// A rule change: while the next scan builds new claims, nothing in the service (latest(), the
+// claim index cache) keeps the previous list alive; an unchanged list keeps its index.
+TEST(SnapshotService, ThePreviousClaimListIsNotHeldDuringTheNextScan) {
+    auto src = std::make_unique<ProbeSource>();
+    ProbeSource* p = src.get();
+    std::vector<SourceSlot> slots;
+    slots.push_back({std::move(src), true});
+    SnapshotService service(std::move(slots));
+    auto a = service.fresh();
+    auto b = service.fresh();
+    ASSERT_EQ(a->claim_indexes.size(), 1u);
+    EXPECT_EQ(a->claim_indexes[0].get(), b->claim_indexes[0].get()) << "same list, same index";
+    // The source drops its list (as NftSource does before a dump), so do the readers.
+    p->watch = p->list;
+    p->list = std::make_shared<const std::vector<Claim>>(std::vector<Claim>{
+        Claim{Protocol::tcp, PortSet::single(80), AddressScope::all(Family::v4), {}, {}}});
+    a.reset();
+    b.reset();
+    const auto c = service.fresh();
+    EXPECT_TRUE(p->expired_during_collect) << "the previous claims were still held";
+    EXPECT_EQ(c->used_ports(*netlink::InetAddress::parse("1.2.3.4"), Protocol::tcp).to_string(),
+              "80");
+    ASSERT_EQ(c->claim_indexes.size(), 1u);
+    EXPECT_NE(c->claim_indexes[0], nullptr);
+}
+
 TEST(SnapshotService, ShutdownDropsWaitingCallbacksWithoutCallingThem) {
     auto gate = std::make_unique<GateSource>();
     GateSource* g = gate.get();
