@@ -102,11 +102,23 @@ Result<std::vector<SocketEntry>> parse_inet_diag(const Dump& dump, std::uint8_t 
     // Upper bound on the message count (each is at least nlmsghdr + inet_diag_msg): one
     // allocation for the whole dump.
     out.reserve(dump.data.size() / (kNlmsghdrSize + sizeof(inet_diag_msg)));
-    auto r = for_each_inet_diag(dump, protocol, [&out](const SocketEntry& e) { out.push_back(e); });
-    if (!r) {
-        return r.error();
+    MessageWalker walk(dump.data);
+    while (true) {
+        auto next = walk.next();
+        if (!next) {
+            Error e = next.error();
+            e.detail = "sock_diag dump: " + e.detail;
+            return e;
+        }
+        if (!*next) {
+            return out;
+        }
+        auto e = parse_inet_diag_message(**next, protocol);
+        if (!e) {
+            return e.error();
+        }
+        out.push_back(*e);
     }
-    return out;
 }
 
 Result<SocketEntry> parse_inet_diag_message(const RawMessage& m, std::uint8_t protocol) {
@@ -184,28 +196,6 @@ Result<SocketEntry> parse_inet_diag_message(const RawMessage& m, std::uint8_t pr
         }
     }
     return e;
-}
-
-Result<void> for_each_inet_diag(const Dump& dump,
-                                std::uint8_t protocol,
-                                const std::function<void(const SocketEntry&)>& visit) {
-    MessageWalker walk(dump.data);
-    while (true) {
-        auto next = walk.next();
-        if (!next) {
-            Error e = next.error();
-            e.detail = "sock_diag dump: " + e.detail;
-            return e;
-        }
-        if (!*next) {
-            return {};
-        }
-        auto e = parse_inet_diag_message(**next, protocol);
-        if (!e) {
-            return e.error();
-        }
-        visit(*e);
-    }
 }
 
 }  // namespace vipportd::netlink

@@ -4,7 +4,6 @@
 // libnl-idiag only speaks the legacy TCP-only request and merges SO_REUSEPORT groups (§1.13).
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -81,12 +80,5 @@ struct SocketEntry {
 /// message type, an unknown address family, or an attribute shorter than its type needs.
 [[nodiscard]] Result<std::vector<SocketEntry>> parse_inet_diag(const Dump& dump,
                                                                std::uint8_t protocol);
-
-/// The same walk, handing each entry to visit instead of collecting them: a scan of 57,000
-/// sockets then keeps one compact record per socket, not a 100-byte SocketEntry as well.
-/// visit is not called for the message that fails; entries before it were already visited.
-[[nodiscard]] Result<void> for_each_inet_diag(const Dump& dump,
-                                              std::uint8_t protocol,
-                                              const std::function<void(const SocketEntry&)>& visit);
 
 }  // namespace vipportd::netlink
