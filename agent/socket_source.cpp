@@ -181,10 +181,10 @@ netlink::Result<Collected> SocketSource::collect_shared() {
     }
     // Each message becomes a 40-byte record as its datagram arrives, so the peak is one receive
     // buffer plus the records, never a whole dump (45,000 TCP sockets are 5.6 MB of messages).
-    // The records go into one buffer kept from scan to scan: fresh pages cost a page fault each,
-    // which on a VM is a large part of a 57,000-socket scan.
-    std::vector<SocketRecord>& records = scratch_;
-    records.clear();
+    // The records become the table itself (sorted in place), sized from the last scan so that
+    // they are not copied while growing.
+    std::vector<SocketRecord> records;
+    records.reserve(expected_records_);
     const SocketDump* failed = nullptr;
     auto scanned = scan(records, &failed);
     if (!scanned && failed != nullptr && failed->request_type == TCPDIAG_GETSOCK &&
@@ -206,9 +206,8 @@ netlink::Result<Collected> SocketSource::collect_shared() {
     if (!scanned) {
         return scanned.error();
     }
-    if (records.capacity() > 2 * records.size() + 4096) {
-        records.shrink_to_fit();  // the host had many more sockets once; give the memory back
-    }
+    // Room for some growth; a host that once had many more sockets does not keep the memory.
+    expected_records_ = records.size() + records.size() / 16 + 64;
     const bool bound_devices = std::any_of(records.begin(), records.end(),
                                            [](const SocketRecord& r) { return r.ifindex != 0; });
 
@@ -234,8 +233,7 @@ netlink::Result<Collected> SocketSource::collect_shared() {
         }
     }
     return Collected{std::make_shared<const std::vector<Claim>>(),
-                     std::make_shared<const SocketTable>(std::span<const SocketRecord>(records),
-                                                         std::move(names)),
+                     std::make_shared<const SocketTable>(std::move(records), std::move(names)),
                      nullptr};
 }
 

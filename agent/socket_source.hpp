@@ -103,7 +103,7 @@ class SocketSource final : public PortSource {
     TcpRequest tcp_request_ = TcpRequest::compat;
     std::vector<SocketDump> dumps_;
     bool device_names_failing_ = false;
-    std::vector<SocketRecord> scratch_;  // the records of the scan in progress (reused)
+    std::size_t expected_records_ = 0;  // reserved for the next scan's records
 };
 
 }  // namespace vipportd::agent

@@ -80,22 +80,23 @@ netlink::SocketEntry SocketRecord::entry() const {
     return e;
 }
 
-SocketTable::SocketTable(std::vector<SocketRecord> records,
-                         std::map<std::uint32_t, std::string> device_names)
-    : SocketTable(std::span<const SocketRecord>(records), std::move(device_names)) {}
-
 SocketTable::SocketTable(std::span<const SocketRecord> records,
                          std::map<std::uint32_t, std::string> device_names)
-    : device_names_(std::move(device_names)) {
+    : SocketTable(std::vector<SocketRecord>(records.begin(), records.end()),
+                  std::move(device_names)) {}
+
+SocketTable::SocketTable(std::vector<SocketRecord> records,
+                         std::map<std::uint32_t, std::string> device_names)
+    : records_(std::move(records)), device_names_(std::move(device_names)) {
     // Bucket ids in order of first appearance; consecutive records often share an address, so
     // the hash map is consulted only when the key changes.
     std::unordered_map<Key, std::uint32_t, KeyHash> ids;
     std::vector<Key> keys;
-    std::vector<std::uint32_t> id_of(records.size());
+    std::vector<std::uint32_t> slot(records_.size());  // bucket id, then final position
     Key last{};
     std::uint32_t last_id = 0;
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        const Key k{records[i].protocol, records[i].address.unmapped()};
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+        const Key k{records_[i].protocol, records_[i].address.unmapped()};
         if (i == 0 || !(k == last)) {
             const auto [it, inserted] = ids.try_emplace(k, static_cast<std::uint32_t>(keys.size()));
             if (inserted) {
@@ -104,7 +105,7 @@ SocketTable::SocketTable(std::span<const SocketRecord> records,
             last = k;
             last_id = it->second;
         }
-        id_of[i] = last_id;
+        slot[i] = last_id;
     }
 
     // Buckets sorted by key (few: one per distinct address), then a counting sort of the records.
@@ -115,7 +116,7 @@ SocketTable::SocketTable(std::span<const SocketRecord> records,
                std::tie(keys[b].protocol, keys[b].address);
     });
     std::vector<std::uint32_t> count(keys.size(), 0);
-    for (const std::uint32_t id : id_of) {
+    for (const std::uint32_t id : slot) {
         ++count[id];
     }
     std::vector<std::uint32_t> next(keys.size(), 0);
@@ -126,9 +127,18 @@ SocketTable::SocketTable(std::span<const SocketRecord> records,
         next[id] = at;
         at += count[id];
     }
-    records_.resize(records.size());
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        records_[next[id_of[i]]++] = records[i];
+    // The counting sort's placement, applied in place by following each permutation cycle: the
+    // records are sorted where they were collected, with no second 40-byte-per-socket array
+    // (2.3 MB at 57,000 sockets, and the scan's peak). Stable within a bucket, as a copy would be.
+    for (auto& s : slot) {
+        s = next[s]++;
+    }
+    for (std::uint32_t i = 0; i < slot.size(); ++i) {
+        while (slot[i] != i) {
+            const std::uint32_t j = slot[i];
+            std::swap(records_[i], records_[j]);
+            std::swap(slot[i], slot[j]);
+        }
     }
 }
 

@@ -46,10 +46,11 @@ struct SocketRecord {
 class SocketTable {
   public:
     SocketTable() = default;
-    /// Indexes records (any order); device_names maps ifindex -> name for claims.
+    /// Indexes records (any order), sorting them in place; device_names maps ifindex -> name
+    /// for claims.
     SocketTable(std::vector<SocketRecord> records,
                 std::map<std::uint32_t, std::string> device_names);
-    /// The same from records the caller keeps (a source reusing one buffer scan after scan).
+    /// The same from a copy of records.
     SocketTable(std::span<const SocketRecord> records,
                 std::map<std::uint32_t, std::string> device_names);
 
