@@ -67,11 +67,13 @@ class SnapshotService final : public SnapshotProvider {
     using Dispatcher = std::function<void(std::function<void()>)>;
     void set_dispatcher(Dispatcher dispatch);
     /// Batching under load: once requests have recently overlapped (a batch of two or more, or
-    /// a request that arrived during a scan, within the last second), the worker lets a burst
-    /// finish arriving before it scans: it waits while new requests keep coming, each at most
-    /// `gap` after the previous one, `max` in all. Every request in the batch still arrived
-    /// before the scan started (the freshness guarantee); 64 pollers that ask at once then
-    /// share one scan instead of two. A lone poller never waits. gap 0 turns it off (default).
+    /// a request that arrived during a scan, within the last second or the last two scans), the
+    /// worker lets a burst finish arriving before it scans: it sleeps `gap` at a time while each
+    /// gap brings new requests, `max` in all (arrivals meanwhile do not wake it). Only while scans
+    /// are long (the last one took 10 x max or more): a short scan is cheaper to repeat than to
+    /// wait for. Every request in the batch still arrived before the scan started (the freshness
+    /// guarantee); 64 pollers that ask at once then share one scan instead of two. A lone poller
+    /// never waits. gap 0 turns it off (default).
     void set_coalescing(std::chrono::microseconds gap, std::chrono::microseconds max);
     /// Stops the worker now and destroys the callbacks still waiting, on the calling thread,
     /// without calling them: for an orderly exit while the executor they would post to (and
@@ -111,7 +113,9 @@ class SnapshotService final : public SnapshotProvider {
     std::chrono::microseconds coalesce_gap_{0};
     std::chrono::microseconds coalesce_max_{0};
     std::chrono::steady_clock::time_point overlapped_{};  // when requests last overlapped
+    std::chrono::microseconds last_scan_{0};              // how long the worker's last scan took
     bool stopping_ = false;
+    bool coalescing_ = false;     // the worker is letting a burst arrive (not to be woken)
     bool dropped_ = false;        // shutdown() was called
     SideThread* side_ = nullptr;  // set by the worker while it runs (scan_mutex_)
     std::thread::id worker_id_;   // set by the worker before it scans

@@ -76,28 +76,31 @@ TEST(SnapshotService, RequestsDuringAScanWaitForTheNextScanWhichServesThemAll) {
               "2");
 }
 
-// Coalescing: once requests have overlapped, a request that arrives within the gap after the
-// previous one joins its batch instead of waiting for the next scan. Generous times (a gap of
-// half a second, a second request 10 ms later) keep the test independent of machine load.
-TEST(SnapshotService, UnderLoadABurstThatKeepsArrivingSharesOneScan) {
+// Coalescing: once requests have overlapped and scans are long (10 x max or more), a request
+// that arrives within the gap after the previous one joins its batch instead of waiting for the
+// next scan. Generous times (a gap of 50 ms, a second request 10 ms later, scans held for 1.5 s
+// against a threshold of 1 s) keep the test independent of machine load.
+TEST(SnapshotService, UnderLoadABurstThatKeepsArrivingSharesOneLongScan) {
     auto gate = std::make_unique<GateSource>();
     GateSource* g = gate.get();
     std::vector<SourceSlot> slots;
     slots.push_back({std::move(gate), true});
     SnapshotService service(std::move(slots));
-    service.set_coalescing(std::chrono::milliseconds(500), std::chrono::seconds(2));
+    service.set_coalescing(std::chrono::milliseconds(50), std::chrono::milliseconds(100));
+    const auto long_scan = std::chrono::milliseconds(1500);
 
-    // Never overlapped yet: a lone request is scanned at once, not held for the gap.
+    // Never overlapped yet: a lone request is scanned at once.
     std::promise<SnapshotPtr> lone;
-    const auto asked = std::chrono::steady_clock::now();
     service.async_fresh([&](SnapshotPtr s) { lone.set_value(std::move(s)); });
     g->started.wait();
-    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(400));
-    // A request during that scan: requests now overlap.
+    // A request during that (long) scan: requests now overlap.
     std::promise<SnapshotPtr> during;
     service.async_fresh([&](SnapshotPtr s) { during.set_value(std::move(s)); });
-    g->release(3);  // scans 1-3 may run without blocking
+    std::this_thread::sleep_for(long_scan);
+    g->release(1);
     EXPECT_EQ(lone.get_future().get()->sequence, 1u);
+    std::this_thread::sleep_for(long_scan);  // scan 2 is long too
+    g->release(4);  // a 4th scan would not block: a failure shows as a failure, not a hang
     EXPECT_EQ(during.get_future().get()->sequence, 2u);
 
     // Under load: a, then b 10 ms later (well within the gap): one scan for both.
@@ -111,6 +114,33 @@ TEST(SnapshotService, UnderLoadABurstThatKeepsArrivingSharesOneScan) {
     EXPECT_EQ(sa.get(), sb.get()) << "b arrived within the gap, so a's scan waited for it";
     EXPECT_EQ(sa->sequence, 3u);
     EXPECT_EQ(g->calls.load(), 3);
+}
+
+// With short scans a request never waits for a burst, even under load: repeating a scan is then
+// cheaper than holding everyone for the gap (closed-loop clients would lose throughput).
+TEST(SnapshotService, ShortScansAreNotCoalesced) {
+    auto gate = std::make_unique<GateSource>();
+    GateSource* g = gate.get();
+    g->release(1'000'000);  // every scan ends at once
+    std::vector<SourceSlot> slots;
+    slots.push_back({std::move(gate), true});
+    SnapshotService service(std::move(slots));
+    service.set_coalescing(std::chrono::seconds(1), std::chrono::seconds(2));
+
+    // Two requests at once: they overlap (one batch of two, or one during the other's scan).
+    std::promise<SnapshotPtr> x;
+    std::promise<SnapshotPtr> y;
+    service.async_fresh([&](SnapshotPtr s) { x.set_value(std::move(s)); });
+    service.async_fresh([&](SnapshotPtr s) { y.set_value(std::move(s)); });
+    x.get_future().get();
+    y.get_future().get();
+
+    // Overlapped within the last second, but the scans were short: no wait for the 1 s gap.
+    const auto asked = std::chrono::steady_clock::now();
+    std::promise<SnapshotPtr> z;
+    service.async_fresh([&](SnapshotPtr s) { z.set_value(std::move(s)); });
+    z.get_future().get();
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(900));
 }
 
 // Records the thread each collect() ran on; may_be_slow() as told.
