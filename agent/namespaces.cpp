@@ -126,6 +126,16 @@ std::shared_ptr<SnapshotService> NamespaceScanners::scanner_for(const std::strin
 }
 
 void NamespaceScanners::async_fresh_many(std::vector<std::string> netns, ManyCallback cb) {
+    if (netns.size() == 1) {
+        // The usual single-VIP question: no join to build (this runs for every request).
+        SnapshotPtr failed;
+        auto service = netns.front().empty() ? own_ : scanner_for(netns.front(), &failed);
+        if (!service) {
+            return cb({std::move(failed)});
+        }
+        return service->async_fresh(
+            [cb = std::move(cb)](SnapshotPtr snap) { cb({std::move(snap)}); });
+    }
     // One scan per distinct namespace, joined; the last one to finish answers.
     struct Join {
         std::mutex mutex;

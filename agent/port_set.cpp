@@ -1,6 +1,7 @@
 #include "agent/port_set.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace vipportd::agent {
 
@@ -142,7 +143,16 @@ void PortBitmap::set(const PortSet& s) {
 }
 
 PortSet PortBitmap::to_set() const {
+    // A range starts at every set bit whose lower neighbour is clear: counting those first sizes
+    // the vector once (this runs for every answered request).
+    std::size_t starts = 0;
+    std::uint64_t carry = 0;  // the previous word's top bit
+    for (const std::uint64_t word : words_) {
+        starts += static_cast<std::size_t>(std::popcount(word & ~((word << 1U) | carry)));
+        carry = word >> 63U;
+    }
     PortSet out;
+    out.ranges_.reserve(starts);
     bool open = false;
     std::uint32_t start = 0;
     for (std::uint32_t w = 0; w < words_.size(); ++w) {
