@@ -89,24 +89,39 @@ struct State {
 };
 
 /// Consecutive operand bytes with one meaning.
+/// Offsets and lengths fit a byte: an operand lies within the 64-byte register file.
 struct Segment {
     RegByte::Tag tag = RegByte::Tag::unknown;
-    std::size_t offset = 0;  // in the operand
-    std::size_t len = 0;
-    std::size_t reg_at = 0;  // register byte of the first operand byte
+    std::uint8_t offset = 0;  // in the operand
+    std::uint8_t len = 0;
+    std::uint8_t reg_at = 0;  // register byte of the first operand byte
     std::uint16_t field = 0;
-    std::size_t index = 0;  // field: index within the run of the first byte
+    std::uint8_t index = 0;  // field: index within the run of the first byte
+};
+
+/// An operand's segments, inline (at most one per register byte): operands are read for every
+/// cmp, range, bitwise and lookup, and a vector here was an allocation per test of every rule.
+class Segments {
+  public:
+    void push_back(const Segment& s) { items_[n_++] = s; }
+    [[nodiscard]] Segment& back() { return items_[n_ - 1]; }
+    [[nodiscard]] bool empty() const { return n_ == 0; }
+    [[nodiscard]] std::size_t size() const { return n_; }
+    [[nodiscard]] const Segment* begin() const { return items_.data(); }
+    [[nodiscard]] const Segment* end() const { return items_.data() + n_; }
+
+  private:
+    std::array<Segment, kRegBytes> items_{};  // 8 bytes each
+    std::size_t n_ = 0;
 };
 
 /// The operand reg[sreg .. sreg + len), nullopt when it leaves the register file.
-std::optional<std::vector<Segment>> read_operand(const State& st,
-                                                 std::uint32_t reg,
-                                                 std::size_t len) {
+std::optional<Segments> read_operand(const State& st, std::uint32_t reg, std::size_t len) {
     const auto slot = nft::slot_of_register(reg);
     if (!slot || len == 0 || *slot * 4 + len > kRegBytes) {
         return std::nullopt;
     }
-    std::vector<Segment> out;
+    Segments out;
     for (std::size_t i = 0; i < len; ++i) {
         const std::size_t at = *slot * 4 + i;
         const RegByte& b = st.regs[at];
@@ -121,13 +136,14 @@ std::optional<std::vector<Segment>> read_operand(const State& st,
                 continue;
             }
         }
-        out.push_back(Segment{b.tag, i, 1, at, b.field, b.index});
+        out.push_back(Segment{b.tag, static_cast<std::uint8_t>(i), 1, static_cast<std::uint8_t>(at),
+                              b.field, b.index});
     }
     return out;
 }
 
 // Big-endian byte-string arithmetic for cmp lt/gt bounds (memcmp order, nft_cmp.c).
-bool decrement(Bytes& b) {
+bool decrement(std::span<std::uint8_t> b) {
     for (std::size_t i = b.size(); i-- > 0;) {
         if (b[i]-- != 0) {
             return true;
@@ -136,7 +152,7 @@ bool decrement(Bytes& b) {
     return false;
 }
 
-bool increment(Bytes& b) {
+bool increment(std::span<std::uint8_t> b) {
     for (std::size_t i = b.size(); i-- > 0;) {
         if (++b[i] != 0) {
             return true;
@@ -702,6 +718,7 @@ class Walker {
         path_.push_back(ch.chain->name);
         std::vector<Piece> current = std::move(in);
         std::vector<Piece> returned;
+        std::vector<Outcome> outcomes;
         for (const nft::Rule* rule : ch.rules) {
             if (current.empty()) {
                 break;
@@ -714,7 +731,7 @@ class Walker {
             std::vector<Piece> next;
             for (std::size_t k = 0; k < current.size(); ++k) {
                 Piece& p = current[k];
-                std::vector<Outcome> outcomes;
+                outcomes.clear();  // reused: one allocation per chain walk, not one per rule
                 split_budget_ = limits_.max_split;
                 taken_ = p.taken.get();
                 State st;
@@ -852,12 +869,12 @@ class Walker {
             } else if (const auto* b = std::get_if<nft::Bitwise>(&e)) {
                 bitwise(*b, st);
             } else if (const auto* im = std::get_if<nft::Immediate>(&e)) {
-                if (im->verdict) {
-                    if (!verdict(*im->verdict, st, out)) {
+                if (const auto* v = im->verdict()) {
+                    if (!verdict(*v, st, out)) {
                         return;
                     }
                 } else {
-                    write_imm(st, im->dreg, im->data);
+                    write_imm(st, im->dreg, *im->data());
                 }
             } else if (const auto* n = std::get_if<nft::Nat>(&e)) {
                 nat(rule, *n, st);
@@ -889,7 +906,7 @@ class Walker {
                 }
                 std::string reason = where(rule) + ": expression '" + u->name + "' not interpreted";
                 if (!u->why.empty()) {
-                    reason += " (" + u->why + ")";
+                    reason.append(" (").append(u->why).append(")");
                 }
                 widen(st, reason);
                 // It may have loaded any register, and as the last expression it may have been
@@ -955,7 +972,7 @@ class Walker {
         load(st, dreg, len, std::span<Field>(&f, 1), lens);
     }
 
-    static void write_imm(State& st, std::uint32_t dreg, const Bytes& data) {
+    static void write_imm(State& st, std::uint32_t dreg, ByteSpan data) {
         const auto slot = nft::slot_of_register(dreg);
         if (!slot || *slot * 4 + data.size() > kRegBytes) {
             st.regs.fill(RegByte{});
@@ -1199,11 +1216,8 @@ class Walker {
 
     /// The operand in [lo, hi]: fieldwise per segment, or (fieldwise false, a real range over
     /// more than one segment) not representable.
-    static Tuple tuple(const State& st,
-                       const std::vector<Segment>& segs,
-                       ByteSpan lo,
-                       ByteSpan hi,
-                       bool fieldwise) {
+    static Tuple tuple(
+        const State& st, std::span<const Segment> segs, ByteSpan lo, ByteSpan hi, bool fieldwise) {
         Tuple t;
         std::size_t meaningful = 0;
         for (const auto& s : segs) {
@@ -1286,8 +1300,8 @@ class Walker {
             }
             return;
         }
-        Bytes lo = c.data;
-        Bytes hi = c.data;
+        nft::RegData lo = c.data;  // inline copies: no allocation
+        nft::RegData hi = c.data;
         bool ok = true;
         switch (c.op) {
             case nft::kCmpLt:
@@ -1333,7 +1347,7 @@ class Walker {
             st.regs.fill(RegByte{});
             return;
         }
-        std::vector<RegByte> result(b.len);
+        std::array<RegByte, kRegBytes> result{};  // b.len <= kRegBytes (checked above)
         const bool mask_xor =
             b.op == nft::kBitwiseMaskXor && b.mask.size() >= b.len && b.xor_value.size() >= b.len;
         const bool xor_zero =
@@ -1386,7 +1400,7 @@ class Walker {
                 result[k] = RegByte{RegByte::Tag::field, 0, static_cast<std::uint8_t>(k), id};
             }
         }
-        std::copy(result.begin(), result.end(),
+        std::copy(result.begin(), result.begin() + b.len,
                   st.regs.begin() + static_cast<std::ptrdiff_t>(*dslot * 4));
     }
 
@@ -1401,7 +1415,7 @@ class Walker {
     };
 
     static Alternatives alternatives(const State& st,
-                                     const std::vector<Segment>& segs,
+                                     std::span<const Segment> segs,
                                      const std::vector<const ElemRange*>& elems) {
         Alternatives a;
         std::vector<Tuple> tuples;
@@ -1467,7 +1481,7 @@ class Walker {
         const std::string what = where(rule) + ": lookup in '" + l.set + "'";
         const bool vmap = l.dreg && *l.dreg == 0;
         const bool dmap = l.dreg && *l.dreg != 0;
-        std::optional<std::vector<Segment>> segs;
+        std::optional<Segments> segs;
         if (set != nullptr) {
             segs = read_operand(st, l.sreg, set->key_len);
         }
@@ -1717,12 +1731,13 @@ class Walker {
     }
 
     // The constant bytes reg[r .. r+len), nullopt when any of them is not a known constant.
-    static std::optional<Bytes> constant(const State& st, std::uint32_t r, std::size_t len) {
+    // Addresses and ports (len 2, 4 or 16) come back inline: no allocation per nat rule.
+    static std::optional<nft::RegData> constant(const State& st, std::uint32_t r, std::size_t len) {
         const auto slot = nft::slot_of_register(r);
-        if (!slot || *slot * 4 + len > kRegBytes) {
+        if (!slot || len > nft::RegData::kCapacity || *slot * 4 + len > kRegBytes) {
             return std::nullopt;
         }
-        Bytes out(len);
+        std::array<std::uint8_t, nft::RegData::kCapacity> out{};
         for (std::size_t k = 0; k < len; ++k) {
             const RegByte& b = st.regs[*slot * 4 + k];
             if (b.tag != RegByte::Tag::imm) {
@@ -1730,7 +1745,7 @@ class Walker {
             }
             out[k] = b.value;
         }
-        return out;
+        return nft::RegData::from(ByteSpan(out.data(), len));
     }
 
     static std::optional<std::uint16_t> port_in(const State& st, std::optional<std::uint32_t> r) {
@@ -1827,7 +1842,7 @@ class Walker {
     }
 
     void match(const nft::Rule& rule, const nft::Match& m, State& st) {
-        const std::string what = where(rule) + ": match '" + m.name + "'";
+        const std::string what = where(rule) + ": match '" + m.name.str() + "'";
         if (m.name == "tcp" || m.name == "udp") {
             const bool tcp = m.name == "tcp";
             auto d = tcp ? xt::decode_tcp(m.info) : xt::decode_udp(m.info);
@@ -1877,7 +1892,7 @@ class Walker {
 
     // Returns false when the target ended the rule (outcome recorded).
     bool target(const nft::Rule& rule, const nft::Target& t, State& st, std::vector<Outcome>& out) {
-        const std::string& n = t.name;
+        const std::string n = t.name.str();
         const auto f = xt_family(rule);
         const bool nat = n == "DNAT" || n == "REDIRECT" || n == "NETMAP";
         if ((nat && nat_base()) || (n == "TPROXY" && tproxy_base())) {

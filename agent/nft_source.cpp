@@ -92,11 +92,16 @@ netlink::Result<Collected> NftSource::collect_shared() {
         }
     }
     cache_.reset();
-    auto ruleset = netlink::nft::dump_ruleset(*transport_, options_.dump);
+    netlink::nft::DumpOptions dump = options_.dump;
+    if (dump.expected_rules == 0) {
+        dump.expected_rules = last_rule_count_;  // a ruleset rarely changes much between dumps
+    }
+    auto ruleset = netlink::nft::dump_ruleset(*transport_, dump);
     if (!ruleset) {
         return ruleset.error();
     }
     ++dumps_;
+    last_rule_count_ = ruleset->rules.size();
     auto claims = interpret_nft(*ruleset, options_.limits);
     if (!claims) {
         return claims.error();

@@ -12,6 +12,7 @@
 //
 // Not thread-safe: collect() runs on the scan worker only.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -86,6 +87,7 @@ class NftSource final : public PortSource {
     std::optional<netlink::Error> events_error_;
     std::optional<Cache> cache_;
     std::uint64_t dumps_ = 0;
+    std::size_t last_rule_count_ = 0;  // of the last dump: DumpOptions::expected_rules
 };
 
 }  // namespace vipportd::agent

@@ -106,8 +106,10 @@ constexpr AttributePolicy<Max> policy_of(std::initializer_list<std::pair<int, st
 
 // ---- data (enum nft_data_attributes), verdicts (enum nft_verdict_attributes) ----
 
+// NFTA_DATA_VALUE stays a view into the message: an expression copies it into a RegData, a set
+// element into Bytes.
 struct Data {
-    Bytes value;
+    Span value;
     std::optional<Verdict> verdict;
 };
 
@@ -137,7 +139,7 @@ Result<Data> decode_data(const RawAttribute& attr) {
     }
     Data d;
     if (tb[NFTA_DATA_VALUE]) {
-        d.value.assign(tb[NFTA_DATA_VALUE]->value.begin(), tb[NFTA_DATA_VALUE]->value.end());
+        d.value = tb[NFTA_DATA_VALUE]->value;
     } else if (tb[NFTA_DATA_VERDICT]) {
         auto v = decode_verdict(tb[NFTA_DATA_VERDICT]->value,
                                 tb[NFTA_DATA_VERDICT]->offset + kNlattrSize);
@@ -166,9 +168,14 @@ std::optional<std::uint32_t> u32_of(const std::optional<RawAttribute>& a) {
     return be32(a->value);
 }
 
-Expr unknown(std::string_view name, std::string why) {
-    return Unknown{std::string(name), std::move(why)};
+// why is a literal (Unknown::why is a view).
+Expr unknown(std::string_view name, std::string_view why) {
+    return Unknown{std::string(name), why};
 }
+
+// An operand the kernel would have kept in a struct nft_data (see RegData), nullopt when it is
+// longer than any the kernel accepts (nft_value_init: -EOVERFLOW).
+std::optional<RegData> reg_data(const Data& d) { return RegData::from(d.value); }
 
 // The policy is a static constexpr of each decoder (built at compile time by policy_of) instead of
 // being rebuilt from an initializer_list for every expression of every rule.
@@ -238,8 +245,11 @@ Result<Expr> decode_cmp(Span d, std::size_t base) {
     if (data->verdict) {
         return unknown("cmp", "verdict data");
     }
-    return Expr{
-        Cmp{be32(t[NFTA_CMP_SREG]->value), be32(t[NFTA_CMP_OP]->value), std::move(data->value)}};
+    auto value = reg_data(*data);
+    if (!value) {
+        return unknown("cmp", "data longer than 16 bytes (struct nft_data)");
+    }
+    return Expr{Cmp{be32(t[NFTA_CMP_SREG]->value), be32(t[NFTA_CMP_OP]->value), *value}};
 }
 
 Result<Expr> decode_range(Span d, std::size_t base) {
@@ -265,8 +275,13 @@ Result<Expr> decode_range(Span d, std::size_t base) {
     if (from->verdict || to->verdict) {
         return unknown("range", "verdict data");
     }
-    return Expr{Range{be32(t[NFTA_RANGE_SREG]->value), be32(t[NFTA_RANGE_OP]->value),
-                      std::move(from->value), std::move(to->value)}};
+    auto from_value = reg_data(*from);
+    auto to_value = reg_data(*to);
+    if (!from_value || !to_value) {
+        return unknown("range", "from or to longer than 16 bytes (struct nft_data)");
+    }
+    return Expr{Range{be32(t[NFTA_RANGE_SREG]->value), be32(t[NFTA_RANGE_OP]->value), *from_value,
+                      *to_value}};
 }
 
 Result<Expr> decode_lookup(Span d, std::size_t base) {
@@ -304,11 +319,21 @@ Result<Expr> decode_bitwise(Span d, std::size_t base) {
     if (!t[NFTA_BITWISE_SREG] || !t[NFTA_BITWISE_DREG] || !t[NFTA_BITWISE_LEN]) {
         return unknown("bitwise", "missing sreg, dreg or len");
     }
+    const std::uint32_t sreg = be32(t[NFTA_BITWISE_SREG]->value);
+    const std::uint32_t dreg = be32(t[NFTA_BITWISE_DREG]->value);
+    const std::uint32_t len = be32(t[NFTA_BITWISE_LEN]->value);
+    const std::uint32_t op =
+        u32_of(t[NFTA_BITWISE_OP]).value_or(kBitwiseMaskXor);  // absent before Linux 5.6
+    // u8 in struct nft_bitwise (nft_bitwise.c): the kernel refuses larger ones.
+    constexpr std::uint32_t kU8Max = 0xff;
+    if (sreg > kU8Max || dreg > kU8Max || len > kU8Max || op > kU8Max) {
+        return unknown("bitwise", "sreg, dreg, len or op above 255");
+    }
     Bitwise b;
-    b.sreg = be32(t[NFTA_BITWISE_SREG]->value);
-    b.dreg = be32(t[NFTA_BITWISE_DREG]->value);
-    b.len = be32(t[NFTA_BITWISE_LEN]->value);
-    b.op = u32_of(t[NFTA_BITWISE_OP]).value_or(kBitwiseMaskXor);  // absent before Linux 5.6
+    b.sreg = static_cast<std::uint8_t>(sreg);
+    b.dreg = static_cast<std::uint8_t>(dreg);
+    b.len = static_cast<std::uint8_t>(len);
+    b.op = static_cast<std::uint8_t>(op);
     for (auto [type, out] :
          {std::pair{NFTA_BITWISE_MASK, &b.mask}, std::pair{NFTA_BITWISE_XOR, &b.xor_value},
           std::pair{NFTA_BITWISE_DATA, &b.data}}) {
@@ -320,7 +345,12 @@ Result<Expr> decode_bitwise(Span d, std::size_t base) {
             if (v->verdict) {
                 return unknown("bitwise", "verdict data");
             }
-            *out = std::move(v->value);
+            auto value = reg_data(*v);
+            if (!value) {
+                return unknown("bitwise",
+                               "mask, xor or data longer than 16 bytes (struct nft_data)");
+            }
+            *out = *value;
         }
     }
     return Expr{std::move(b)};
@@ -340,8 +370,15 @@ Result<Expr> decode_immediate(Span d, std::size_t base) {
     if (!data) {
         return data.error();
     }
-    return Expr{Immediate{be32(t[NFTA_IMMEDIATE_DREG]->value), std::move(data->value),
-                          std::move(data->verdict)}};
+    const std::uint32_t dreg = be32(t[NFTA_IMMEDIATE_DREG]->value);
+    if (data->verdict) {
+        return Expr{Immediate{dreg, std::move(*data->verdict)}};
+    }
+    auto value = reg_data(*data);
+    if (!value) {
+        return unknown("immediate", "data longer than 16 bytes (struct nft_data)");
+    }
+    return Expr{Immediate{dreg, *value}};
 }
 
 Result<Expr> decode_nat(Span d, std::size_t base) {
@@ -414,8 +451,12 @@ Result<Expr> decode_xt(std::string_view name, Span d, std::size_t base) {
     if (!t[NFTA_MATCH_NAME] || !t[NFTA_MATCH_REV] || !t[NFTA_MATCH_INFO]) {
         return unknown(name, "missing name, rev or info");
     }
+    auto xt_name = XtName::from(str(t[NFTA_MATCH_NAME]->value));
+    if (!xt_name) {
+        return unknown(name, "name longer than 28 characters (XT_EXTENSION_MAXNAMELEN)");
+    }
     T x;
-    x.name = str(t[NFTA_MATCH_NAME]->value);
+    x.name = *xt_name;
     x.rev = be32(t[NFTA_MATCH_REV]->value);
     x.info.assign(t[NFTA_MATCH_INFO]->value.begin(), t[NFTA_MATCH_INFO]->value.end());
     return Expr{std::move(x)};
@@ -577,7 +618,7 @@ Result<SetElem> decode_set_elem(const RawAttribute& elem) {
                     Errc::malformed,
                     "set element at offset " + std::to_string(elem.offset) + ": verdict as key");
             }
-            *out = std::move(v->value);
+            out->assign(v->value.begin(), v->value.end());
         }
     }
     if (tb[NFTA_SET_ELEM_DATA]) {
@@ -585,7 +626,7 @@ Result<SetElem> decode_set_elem(const RawAttribute& elem) {
         if (!v) {
             return v.error();
         }
-        e.data = std::move(v->value);
+        e.data.assign(v->value.begin(), v->value.end());
         e.verdict = std::move(v->verdict);
     }
     if (!tb[NFTA_SET_ELEM_KEY] && !e.catchall()) {
@@ -726,9 +767,7 @@ Result<void> decode_rule_into(std::span<const std::uint8_t> payload, Rule& r) {
         r.exprs = std::move(*exprs);
     }
     if (tb[NFTA_RULE_USERDATA]) {
-        r.userdata.assign(tb[NFTA_RULE_USERDATA]->value.begin(),
-                          tb[NFTA_RULE_USERDATA]->value.end());
-        r.comment = rule_comment_from_userdata(r.userdata);
+        r.comment = rule_comment_from_userdata(tb[NFTA_RULE_USERDATA]->value);
     }
     return {};
 }

@@ -110,13 +110,17 @@ Step<bool> run_dump(Transport& transport,
     return true;
 }
 
-Step<Ruleset> attempt(Transport& transport) {
+Step<Ruleset> attempt(Transport& transport, const DumpOptions& options) {
     auto gen = get_generation(transport);
     if (!gen) {
         return gen.error();
     }
     Ruleset rs;
     rs.genid = gen->id;
+    if (options.expected_rules > 0) {
+        // ~3% headroom for rules added since: past it the vector grows by doubling as usual.
+        rs.rules.reserve(options.expected_rules + options.expected_rules / 32 + 8);
+    }
 
     auto collect = [&](std::uint16_t get, std::uint16_t reply, const char* step, auto& out,
                        auto decode) -> std::optional<Step<Ruleset>> {
@@ -226,7 +230,7 @@ Result<Ruleset> dump_ruleset(Transport& transport, const DumpOptions& options) {
     const int attempts = options.max_attempts < 1 ? 1 : options.max_attempts;
     std::string last;
     for (int i = 0; i < attempts; ++i) {
-        auto step = attempt(transport);
+        auto step = attempt(transport, options);
         if (auto* rs = std::get_if<Ruleset>(&step)) {
             return std::move(*rs);
         }

@@ -7,6 +7,7 @@
 // between GETSET and GETSETELEM (ENOENT). This is what nft does (src/cache.c nft_cache_update(),
 // src/mnl.c check_genid()).
 
+#include <cstddef>
 #include <cstdint>
 
 #include "netlink/error.hpp"
@@ -17,6 +18,10 @@ namespace vipportd::netlink::nft {
 
 struct DumpOptions {
     int max_attempts = 5;  // whole-dump attempts before Errc::interrupted
+    /// Rules expected, e.g. the previous dump's count (0: unknown). Ruleset::rules is reserved
+    /// for a little more up front, so a 10,000-rule dump neither ends with the doubling slack
+    /// (capacity 16,384) nor holds the old and the new buffer at once while growing.
+    std::size_t expected_rules = 0;
 };
 
 /// One NFT_MSG_GETGEN exchange. Errors: those of the transport with the detail

@@ -1,7 +1,10 @@
 #include "netlink/nft_objects.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <ostream>
+#include <stdexcept>
 
 namespace vipportd::netlink::nft {
 
@@ -16,7 +19,7 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // Register data as libnftnl prints it: 32-bit words read in host (little-endian) order from the
 // zero-padded network-order bytes, "0x%.8x " each (kernel.md §2.3; libnftnl src/expr/data_reg.c).
-std::string words(const Bytes& data, bool prefix_0x) {
+std::string words(std::span<const std::uint8_t> data, bool prefix_0x) {
     std::string out;
     for (std::size_t i = 0; i < data.size(); i += 4) {
         std::uint32_t w = 0;
@@ -69,6 +72,50 @@ const char* payload_base(std::uint32_t base) {
 }
 
 }  // namespace
+
+RegData::RegData(std::span<const std::uint8_t> bytes) {
+    auto r = from(bytes);
+    if (!r) {
+        throw std::length_error("RegData of " + std::to_string(bytes.size()) + " bytes, at most " +
+                                std::to_string(kCapacity));
+    }
+    *this = *r;
+}
+
+std::optional<RegData> RegData::from(std::span<const std::uint8_t> bytes) noexcept {
+    if (bytes.size() > kCapacity) {
+        return std::nullopt;
+    }
+    RegData r;
+    std::copy(bytes.begin(), bytes.end(), r.bytes_.begin());
+    r.size_ = static_cast<std::uint8_t>(bytes.size());
+    return r;
+}
+
+XtName::XtName(std::string_view name) {
+    auto n = from(name);
+    if (!n) {
+        throw std::length_error("x_tables name '" + std::string(name) + "' longer than " +
+                                std::to_string(kMaxLength));
+    }
+    *this = *n;
+}
+
+std::optional<XtName> XtName::from(std::string_view name) noexcept {
+    if (name.size() > kMaxLength) {
+        return std::nullopt;
+    }
+    XtName n;
+    std::copy(name.begin(), name.end(), n.chars_.begin());
+    return n;
+}
+
+std::string_view XtName::view() const noexcept {
+    const auto end = std::find(chars_.begin(), chars_.end(), '\0');
+    return {chars_.data(), static_cast<std::size_t>(end - chars_.begin())};
+}
+
+std::ostream& operator<<(std::ostream& os, const XtName& n) { return os << n.view(); }
 
 std::string meta_key_name(std::uint32_t key) { return key_name(key, kMetaKeys); }
 
@@ -227,10 +274,10 @@ std::string to_debug_string(const Expr& e) {
                        (b.op == kBitwiseLshift ? " << " : " >> ") + words(b.data, true) + ") ";
             },
             [](const Immediate& i) {
-                if (i.verdict) {
-                    return "immediate " + reg(i.dreg) + " " + to_string(*i.verdict) + " ";
+                if (const auto* v = i.verdict()) {
+                    return "immediate " + reg(i.dreg) + " " + to_string(*v) + " ";
                 }
-                return "immediate " + reg(i.dreg) + " " + words(i.data, true);
+                return "immediate " + reg(i.dreg) + " " + words(*i.data(), true);
             },
             [](const Nat& n) {
                 std::string s = std::string("nat ") + (n.type == kNatDnat ? "dnat " : "snat ") +
@@ -276,10 +323,10 @@ std::string to_debug_string(const Expr& e) {
                 return s;
             },
             [](const Match& m) {
-                return "match name " + m.name + " rev " + std::to_string(m.rev) + " ";
+                return "match name " + m.name.str() + " rev " + std::to_string(m.rev) + " ";
             },
             [](const Target& t) {
-                return "target name " + t.name + " rev " + std::to_string(t.rev) + " ";
+                return "target name " + t.name.str() + " rev " + std::to_string(t.rev) + " ";
             },
             [](const Counter& c) {
                 return "counter pkts " + std::to_string(c.packets) + " bytes " +

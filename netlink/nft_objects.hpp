@@ -8,8 +8,13 @@
 // (kernel.md §2.3). Register numbers are kept as the kernel dumps them (NFT_REG_1..4 = 1..4,
 // NFT_REG32_00..15 = 8..23, verdict = 0); slot_of_register() maps them to 32-bit slots (§2.8).
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -18,6 +23,47 @@
 namespace vipportd::netlink::nft {
 
 using Bytes = std::vector<std::uint8_t>;
+
+/// The value of one cmp/range/bitwise/immediate operand, kept inline: the kernel holds each of
+/// them in a struct nft_data (u32 data[4], 16 bytes; include/net/netfilter/nf_tables.h) and
+/// nft_value_init() (net/netfilter/nf_tables_api.c) refuses a longer NFTA_DATA_VALUE with
+/// -EOVERFLOW, so no expression the kernel dumps carries more. (NFT_DATA_VALUE_MAXLEN, 64, is
+/// the register file and bounds set keys, which stay Bytes.) A std::vector here cost one heap
+/// block of a few bytes per operand: five per DNAT rule. The decoder turns a longer value into
+/// Unknown instead of cutting it.
+class RegData {
+  public:
+    static constexpr std::size_t kCapacity = 16;  // sizeof(((struct nft_data*)0)->data)
+
+    constexpr RegData() = default;
+    /// For literals and tests: throws std::length_error above kCapacity (decoders use from()).
+    explicit RegData(std::span<const std::uint8_t> bytes);
+    RegData(std::initializer_list<std::uint8_t> bytes)
+        : RegData(std::span<const std::uint8_t>(bytes.begin(), bytes.size())) {}
+    /// nullopt when bytes is longer than kCapacity.
+    [[nodiscard]] static std::optional<RegData> from(std::span<const std::uint8_t> bytes) noexcept;
+
+    [[nodiscard]] const std::uint8_t* data() const noexcept { return bytes_.data(); }
+    [[nodiscard]] std::uint8_t* data() noexcept { return bytes_.data(); }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] const std::uint8_t* begin() const noexcept { return data(); }
+    [[nodiscard]] const std::uint8_t* end() const noexcept { return data() + size_; }
+    [[nodiscard]] std::uint8_t* begin() noexcept { return data(); }
+    [[nodiscard]] std::uint8_t* end() noexcept { return data() + size_; }
+    [[nodiscard]] std::uint8_t operator[](std::size_t i) const noexcept { return bytes_[i]; }
+    [[nodiscard]] std::uint8_t& operator[](std::size_t i) noexcept { return bytes_[i]; }
+    // A contiguous sized range: it converts to std::span<const std::uint8_t> (and, mutable, to
+    // std::span<std::uint8_t>) through span's range constructor.
+
+    // The bytes past size() stay zero (write only within [0, size())), so the member-wise
+    // comparison compares the values.
+    friend bool operator==(const RegData&, const RegData&) = default;
+
+  private:
+    std::array<std::uint8_t, kCapacity> bytes_{};
+    std::uint8_t size_ = 0;
+};
 
 // Table families (linux/netfilter.h NFPROTO_*).
 inline constexpr std::uint8_t kFamilyUnspec = 0;  // NFPROTO_UNSPEC: "every family" in dumps
@@ -115,7 +161,7 @@ inline constexpr std::uint32_t kCmpGte = 5;  // NFT_CMP_GTE
 struct Cmp {
     std::uint32_t sreg = 0;
     std::uint32_t op = kCmpEq;
-    Bytes data;
+    RegData data;
     friend bool operator==(const Cmp&, const Cmp&) = default;
 };
 
@@ -128,8 +174,8 @@ inline constexpr std::uint32_t kRangeNeq = 1;  // NFT_RANGE_NEQ
 struct Range {
     std::uint32_t sreg = 0;
     std::uint32_t op = kRangeEq;
-    Bytes from;
-    Bytes to;
+    RegData from;
+    RegData to;
     friend bool operator==(const Range&, const Range&) = default;
 };
 
@@ -152,22 +198,31 @@ inline constexpr std::uint32_t kBitwiseLshift = 1;   // NFT_BITWISE_LSHIFT
 inline constexpr std::uint32_t kBitwiseRshift = 2;   // NFT_BITWISE_RSHIFT
 
 /// "bitwise": dreg = (sreg & mask) ^ xor for op MASK_XOR; shifts by data otherwise.
+/// Registers, len and op are u8 as in the kernel's struct nft_bitwise (net/netfilter/
+/// nft_bitwise.c: a register number is at most NFT_REG32_15 = 23, len passes
+/// nft_parse_u32_check(..., U8_MAX)); the decoder turns a larger value into Unknown. That keeps
+/// three 16-byte operands within the 56 bytes an Expr alternative may take.
 struct Bitwise {
-    std::uint32_t sreg = 0;
-    std::uint32_t dreg = 0;
-    std::uint32_t len = 0;
-    std::uint32_t op = kBitwiseMaskXor;
-    Bytes mask;
-    Bytes xor_value;
-    Bytes data;  // shift amount (LSHIFT/RSHIFT)
+    std::uint8_t sreg = 0;
+    std::uint8_t dreg = 0;
+    std::uint8_t len = 0;
+    std::uint8_t op = kBitwiseMaskXor;
+    RegData mask;
+    RegData xor_value;
+    RegData data;  // shift amount (LSHIFT/RSHIFT)
     friend bool operator==(const Bitwise&, const Bitwise&) = default;
 };
 
-/// "immediate": a constant into dreg; dreg 0 carries a verdict instead of data.
+/// "immediate": a constant into dreg; dreg 0 (NFT_REG_VERDICT) carries a verdict instead. The
+/// kernel dumps one or the other (NFTA_DATA_VALUE or NFTA_DATA_VERDICT, nft_data_dump()), so one
+/// variant holds it: no empty optional<Verdict> (48 bytes) beside every constant.
 struct Immediate {
     std::uint32_t dreg = 0;
-    Bytes data;
-    std::optional<Verdict> verdict;
+    std::variant<RegData, Verdict> value;
+    /// The constant, or nullptr for a verdict.
+    [[nodiscard]] const RegData* data() const { return std::get_if<RegData>(&value); }
+    /// The verdict, or nullptr for a constant.
+    [[nodiscard]] const Verdict* verdict() const { return std::get_if<Verdict>(&value); }
     friend bool operator==(const Immediate&, const Immediate&) = default;
 };
 
@@ -206,9 +261,41 @@ struct Tproxy {
     friend bool operator==(const Tproxy&, const Tproxy&) = default;
 };
 
+/// An x_tables extension name ("tcp", "DNAT"), inline. The kernel keeps them in
+/// char name[XT_EXTENSION_MAXNAMELEN] (29 with the NUL, linux/netfilter/x_tables.h) and
+/// nft_compat.c dumps that name, so a dumped one has at most 28 characters; the decoder turns a
+/// longer one into Unknown. A std::string here made Match and Target the largest Expr
+/// alternatives (64 bytes).
+class XtName {
+  public:
+    static constexpr std::size_t kMaxLength = 28;  // XT_EXTENSION_MAXNAMELEN - 1
+
+    constexpr XtName() = default;
+    /// For literals and tests: throws std::length_error above kMaxLength (decoders use from()).
+    explicit XtName(std::string_view name);
+    XtName(const char* name) : XtName(std::string_view(name)) {}
+    /// nullopt when name is longer than kMaxLength.
+    [[nodiscard]] static std::optional<XtName> from(std::string_view name) noexcept;
+
+    [[nodiscard]] std::string_view view() const noexcept;
+    operator std::string_view() const noexcept { return view(); }
+    [[nodiscard]] std::string str() const { return std::string(view()); }
+
+    friend bool operator==(const XtName&, const XtName&) = default;
+    friend bool operator==(const XtName& a, std::string_view b) noexcept { return a.view() == b; }
+    friend bool operator==(const XtName& a, const char* b) noexcept {
+        return a.view() == std::string_view(b);
+    }
+    friend std::ostream& operator<<(std::ostream& os, const XtName& n);
+
+  private:
+    // NUL-padded, no terminator at full length (no length byte: Match stays at 56 bytes).
+    std::array<char, kMaxLength> chars_{};
+};
+
 /// "match" (x_tables compat, iptables-nft): NFTA_MATCH_NAME/REV/INFO (the xt blob, §2.7).
 struct Match {
-    std::string name;
+    XtName name;
     std::uint32_t rev = 0;
     Bytes info;
     friend bool operator==(const Match&, const Match&) = default;
@@ -216,7 +303,7 @@ struct Match {
 
 /// "target" (x_tables compat): NFTA_TARGET_NAME/REV/INFO.
 struct Target {
-    std::string name;
+    XtName name;
     std::uint32_t rev = 0;
     Bytes info;
     friend bool operator==(const Target&, const Target&) = default;
@@ -246,7 +333,9 @@ struct Ct {
 /// skipped `!=` or `ct state` changes a rule's meaning (style.md, google/nftables exprsFromBytes).
 struct Unknown {
     std::string name;
-    std::string why;  // empty for an expression we simply do not model
+    /// Empty for an expression we simply do not model. Always a string literal of the decoder
+    /// (static storage): a view keeps Unknown within an Expr's 56-byte budget.
+    std::string_view why;
     friend bool operator==(const Unknown&, const Unknown&) = default;
 };
 
@@ -265,6 +354,9 @@ using Expr = std::variant<Payload,
                           Counter,
                           Ct,
                           Unknown>;
+// The decoded ruleset is mostly expressions (a DNAT rule has nine): keep the largest alternative
+// (Lookup, Immediate, Match, Target: 56 bytes) plus the index within 64.
+static_assert(sizeof(Expr) <= 64, "an Expr alternative grew past 56 bytes");
 
 /// The expression's NFTA_EXPR_NAME ("payload", "cmp", ..., Unknown::name).
 [[nodiscard]] std::string_view expr_name(const Expr& e);
@@ -308,8 +400,8 @@ struct Rule {
     std::uint64_t handle = 0;
     std::optional<std::uint64_t> position;  // NFTA_RULE_POSITION: handle of the previous rule
     std::vector<Expr> exprs;
-    Bytes userdata;                      // NFTA_RULE_USERDATA, raw TLVs
-    std::optional<std::string> comment;  // NFTNL_UDATA_RULE_COMMENT from userdata
+    // NFTA_RULE_USERDATA itself is not kept: the comment is all that is read from it.
+    std::optional<std::string> comment;  // NFTNL_UDATA_RULE_COMMENT from NFTA_RULE_USERDATA
     friend bool operator==(const Rule&, const Rule&) = default;
 };
 

@@ -82,14 +82,14 @@ Expr dport(std::uint32_t reg = 1) {
     return nft::Payload{nft::kPayloadTransportHeader, 2, 2, reg, {}};
 }
 Expr cmp(std::uint32_t op, nft::Bytes data, std::uint32_t reg = 1) {
-    return nft::Cmp{reg, op, std::move(data)};
+    return nft::Cmp{reg, op, nft::RegData(data)};
 }
 Expr eq(nft::Bytes data) { return cmp(nft::kCmpEq, std::move(data)); }
 Expr lookup(std::string set, std::uint32_t flags = 0, std::optional<std::uint32_t> dreg = {}) {
     return nft::Lookup{std::move(set), 1, dreg, {}, flags};
 }
 Expr verdict(std::int32_t code, std::string chain = {}) {
-    return nft::Immediate{0, {}, nft::Verdict{code, std::move(chain)}};
+    return nft::Immediate{0, nft::Verdict{code, std::move(chain)}};
 }
 Expr jump(std::string chain) { return verdict(nft::kVerdictJump, std::move(chain)); }
 Expr go(std::string chain) { return verdict(nft::kVerdictGoto, std::move(chain)); }
@@ -98,11 +98,11 @@ std::vector<Expr> udp() { return {l4proto(), eq({17})}; }
 std::vector<Expr> to_port(std::uint16_t p) { return {dport(), eq(port(p))}; }
 std::vector<Expr> to4(const char* a) { return {daddr4(), eq(ip4(a))}; }
 std::vector<Expr> dnat4(const char* a) {
-    return {nft::Immediate{1, ip4(a), {}},
+    return {nft::Immediate{1, nft::RegData(ip4(a))},
             nft::Nat{nft::kNatDnat, nft::kFamilyIpv4, 1, 1, {}, {}, 1}};
 }
 std::vector<Expr> redirect(std::uint16_t p) {
-    return {nft::Immediate{1, port(p), {}}, nft::Redir{1, 1, 2}};
+    return {nft::Immediate{1, nft::RegData(port(p))}, nft::Redir{1, 1, 2}};
 }
 std::vector<Expr> rule_of(std::initializer_list<std::vector<Expr>> parts) {
     std::vector<Expr> out;
@@ -132,7 +132,7 @@ struct Builder {
         return *this;
     }
     Builder& rule(const std::string& chain, std::vector<Expr> exprs) {
-        rs.rules.push_back({family, table, chain, handle++, {}, std::move(exprs), {}, {}});
+        rs.rules.push_back({family, table, chain, handle++, {}, std::move(exprs), {}});
         return *this;
     }
     Builder& set(nft::Set s) {
@@ -340,11 +340,11 @@ TEST(NftInterpret, WhichBaseChainsClaim) {
         b.rule(c, rule_of({tcp(), to_port(80), redirect(1)}));
         b.rule(c, rule_of({tcp(),
                            to_port(81),
-                           {nft::Immediate{1, port(3128), {}}, nft::Tproxy{2, {}, 1}}}));
+                           {nft::Immediate{1, nft::RegData(port(3128))}, nft::Tproxy{2, {}, 1}}}));
     }
     b.rule("out", rule_of({tcp(),
                            to_port(82),
-                           {nft::Immediate{1, ip4("1.2.3.4"), {}},
+                           {nft::Immediate{1, nft::RegData(ip4("1.2.3.4"))},
                             nft::Nat{nft::kNatSnat, 2, 1, 1, {}, {}, 1}}}));
     EXPECT_THAT(b.claims(),
                 ElementsAre("ip t out#11 redirect ':1' TCP 80 @ 0.0.0.0/0 exact path=out "
@@ -359,7 +359,8 @@ TEST(NftInterpret, ComparisonsAndRanges) {
         .rule("pre", rule_of({tcp(), {dport(), cmp(nft::kCmpLt, port(1024))}, redirect(1)}))
         .rule("pre", rule_of({udp(), {dport(), cmp(nft::kCmpGt, port(60000))}, redirect(2)}))
         .rule("pre", rule_of({udp(),
-                              {dport(), nft::Range{1, nft::kRangeNeq, port(100), port(65535)}},
+                              {dport(), nft::Range{1, nft::kRangeNeq, nft::RegData(port(100)),
+                                                   nft::RegData(port(65535))}},
                               redirect(3)}))
         .rule("pre", rule_of({tcp(), {dport(), cmp(nft::kCmpGt, port(65535))}, redirect(4)}));
     EXPECT_THAT(b.claims(),
@@ -392,14 +393,14 @@ TEST(NftInterpret, ProtocolPayloadAndInetFamilies) {
 // printed as iptables prints it.
 TEST(NftInterpret, EthertypeAndIpv6Target) {
     Builder b(nft::kFamilyInet);
-    b.base("pre").rule(
-        "pre",
-        rule_of({{nft::Meta{nft::kMetaProtocol, 1, {}}, eq({0x86, 0xdd})},
-                 {daddr6(), eq(ip6("2001:db8::1"))},
-                 tcp(),
-                 to_port(80),
-                 {nft::Immediate{1, ip6("2001:db8::5"), {}}, nft::Immediate{2, port(8080), {}},
-                  nft::Nat{nft::kNatDnat, nft::kFamilyIpv6, 1, 1, 2, 2, 3}}}));
+    b.base("pre").rule("pre",
+                       rule_of({{nft::Meta{nft::kMetaProtocol, 1, {}}, eq({0x86, 0xdd})},
+                                {daddr6(), eq(ip6("2001:db8::1"))},
+                                tcp(),
+                                to_port(80),
+                                {nft::Immediate{1, nft::RegData(ip6("2001:db8::5"))},
+                                 nft::Immediate{2, nft::RegData(port(8080))},
+                                 nft::Nat{nft::kNatDnat, nft::kFamilyIpv6, 1, 1, 2, 2, 3}}}));
     EXPECT_THAT(b.claims(), ElementsAre("inet t pre#3 dnat '[2001:db8::5]:8080' TCP 80 @ "
                                         "2001:db8::1 exact path=pre source=nftables"));
 }

@@ -5,6 +5,8 @@
 #include "netlink/nft_decode.hpp"
 
 #include <algorithm>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -112,8 +114,8 @@ TEST(NftDecode, NativeRuleExpressions) {
         ElementsAre(Expr{Payload{kPayloadNetworkHeader, 16, 4, 1, {}}},
                     Expr{Cmp{1, kCmpEq, {1, 2, 3, 4}}}, Expr{Meta{kMetaL4proto, 1, {}}},
                     Expr{Cmp{1, kCmpEq, {6}}}, Expr{Payload{kPayloadTransportHeader, 2, 2, 1, {}}},
-                    Expr{Cmp{1, kCmpEq, {0, 80}}}, Expr{Immediate{1, {10, 0, 0, 5}, {}}},
-                    Expr{Immediate{2, {0x1f, 0x90}, {}}},
+                    Expr{Cmp{1, kCmpEq, {0, 80}}}, Expr{Immediate{1, RegData{10, 0, 0, 5}}},
+                    Expr{Immediate{2, RegData{0x1f, 0x90}}},
                     Expr{Nat{kNatDnat, kFamilyIpv4, 1, 1, 2, 2, 3}}));
 
     // (b): two cmps; (i) negation; the last rule's comment from NFTA_RULE_USERDATA.
@@ -202,9 +204,11 @@ TEST(NftDecode, IptablesNftCompat) {
     EXPECT_EQ(ports->ports.size(), 3U);  // 80, 443, 8000:8100
     // (F): the /30 prefix is a bitwise mask, then a jump.
     const Rule& f = rule(rs, "PREROUTING", 5);
-    EXPECT_EQ(f.exprs[3],
-              (Expr{Bitwise{1, 1, 4, kBitwiseMaskXor, hex("fffffffc"), hex("00000000"), {}}}));
-    EXPECT_EQ(f.exprs.back(), (Expr{Immediate{0, {}, Verdict{kVerdictJump, "KUBE-SVC-X"}}}));
+    EXPECT_EQ(
+        f.exprs[3],
+        (Expr{Bitwise{
+            1, 1, 4, kBitwiseMaskXor, RegData(hex("fffffffc")), RegData(hex("00000000")), {}}}));
+    EXPECT_EQ(f.exprs.back(), (Expr{Immediate{0, Verdict{kVerdictJump, "KUBE-SVC-X"}}}));
     // -m comment: an xt match whose blob is the string.
     std::vector<std::string> comments;
     for (const auto& r : rs.rules) {
@@ -290,6 +294,49 @@ TEST(NftDecode, UnknownAndBrokenExpressionsAreKept) {
     EXPECT_EQ(broken->name, "cmp");
     EXPECT_FALSE(broken->why.empty());
     EXPECT_FALSE(decode_expressions(list));  // nla_len 0x1c overruns: truncated
+}
+
+// The kernel keeps cmp/range/bitwise/immediate operands in a 16-byte struct nft_data
+// (nft_value_init() refuses longer ones with -EOVERFLOW): 16 bytes decode, 17 are never cut but
+// leave the expression Unknown.
+TEST(NftDecode, OperandLongerThanNftDataIsUnknown) {
+    // NFTA_LIST_ELEM { NFTA_EXPR_NAME "cmp", NFTA_EXPR_DATA { NFTA_CMP_SREG 1, NFTA_CMP_OP eq,
+    //   NFTA_CMP_DATA { NFTA_DATA_VALUE 16 or 17 bytes } } }
+    const Bytes sixteen =
+        hex("38000100 08000100 636d7000 2c000200 08000100 00000001 08000200 00000000"
+            "18000300 14000100 00112233 44556677 8899aabb ccddeeff");
+    const Bytes seventeen =
+        hex("3c000100 08000100 636d7000 30000200 08000100 00000001 08000200 00000000"
+            "1c000300 15000100 00112233 44556677 8899aabb ccddeeff 10000000");
+    auto ok = decode_expressions(sixteen);
+    ASSERT_TRUE(ok) << to_string(ok.error());
+    ASSERT_EQ(ok->size(), 1U);
+    EXPECT_EQ((*ok)[0],
+              (Expr{Cmp{1, kCmpEq, RegData(hex("00112233 44556677 8899aabb ccddeeff"))}}));
+    auto e = decode_expressions(seventeen);
+    ASSERT_TRUE(e) << to_string(e.error());
+    ASSERT_EQ(e->size(), 1U);
+    EXPECT_EQ((*e)[0], (Expr{Unknown{"cmp", "data longer than 16 bytes (struct nft_data)"}}));
+}
+
+TEST(NftObjects, InlineValues) {
+    const RegData a{0x0a, 0, 0, 5};
+    EXPECT_EQ(a.size(), 4U);
+    EXPECT_EQ(a[3], 5);
+    const std::span<const std::uint8_t> view = a;
+    EXPECT_EQ(Bytes(view.begin(), view.end()), hex("0a000005"));
+    EXPECT_EQ(RegData::from(hex("0a000005")), a);
+    EXPECT_TRUE(RegData{}.empty());
+    EXPECT_FALSE(RegData::from(Bytes(17, 0)));
+    EXPECT_THROW(RegData(Bytes(17, 0)), std::length_error);
+    EXPECT_NE((RegData{1, 2}), (RegData{1, 2, 0}));  // same bytes, other length
+
+    const XtName dnat = "DNAT";
+    EXPECT_EQ(dnat, "DNAT");
+    EXPECT_EQ(dnat.view(), "DNAT");
+    EXPECT_EQ(dnat.str(), "DNAT");
+    EXPECT_EQ(XtName::from(std::string(28, 'x'))->view().size(), 28U);
+    EXPECT_FALSE(XtName::from(std::string(29, 'x')));
 }
 
 TEST(NftDecode, RuleUserdataComment) {

@@ -115,6 +115,22 @@ TEST(NftDump, RetriesWhenTheGenerationMoves) {
     EXPECT_EQ(t.served(), 12U);  // 6 exchanges per attempt
 }
 
+// The expected-rules hint only sizes Ruleset::rules up front: the same ruleset comes back, its
+// vector reserved once (hint + hint/32 + 8) instead of grown by doubling.
+TEST(NftDump, ExpectedRulesHintReservesOnce) {
+    const Fixture f = fixture("native_ip");
+    ReplayTransport plain(f, "native_ip");
+    auto without = dump_ruleset(plain);
+    ASSERT_TRUE(without) << to_string(without.error());
+    ReplayTransport hinted(f, "native_ip");
+    DumpOptions options;
+    options.expected_rules = without->rules.size();
+    auto with = dump_ruleset(hinted, options);
+    ASSERT_TRUE(with) << to_string(with.error());
+    EXPECT_EQ(*with, *without);
+    EXPECT_EQ(with->rules.capacity(), without->rules.size() + without->rules.size() / 32 + 8);
+}
+
 // Recorded: a rule added right after the first GETGEN; the table dump's res_id is the next
 // generation's, so the attempt ends there.
 TEST(NftDump, RetriesOnResIdMismatch) {
