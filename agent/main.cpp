@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -387,10 +388,6 @@ class Daemon {
                 return agent::make_sources(config, proc_net);
             });
         snapshots_ = std::make_shared<ObservedSnapshots>(scanners_, metrics_, generation);
-        // Callbacks (rendering answers) run on the HTTP threads, so the scan workers are free
-        // for the next scan at once.
-        scanners_->set_dispatcher(
-            [this](std::function<void()> f) { net::post(ioc_, std::move(f)); });
         scanners_->set_coalescing(std::chrono::microseconds(config_.sources.coalesce_gap_us),
                                   std::chrono::microseconds(config_.sources.coalesce_max_us));
 
@@ -417,6 +414,12 @@ class Daemon {
             threads.emplace_back([this] { ioc_.run(); });
         }
         first_scan();
+        // From now on callbacks (rendering answers) run on the HTTP threads, so the scan workers
+        // are free for the next scan at once. Not before: the first scan's own completion must
+        // not need them, since a SIGTERM during it stops the io_context and the callback would
+        // never run (start-up hung; tests/ops/test_drain.py sends SIGTERMs from the start).
+        scanners_->set_dispatcher(
+            [this](std::function<void()> f) { net::post(ioc_, std::move(f)); });
         guard.reset();
         for (auto& t : threads) {
             t.join();
@@ -425,10 +428,25 @@ class Daemon {
         scanners_->shutdown();
         catalog_->shutdown();
         spdlog::info("vipportd stopped");
+        ignore_late_signals();
         return 0;
     }
 
   private:
+    /// Once stopped, a further SIGTERM/SIGINT/SIGHUP (an impatient operator, a supervisor's
+    /// cleanup) must not turn the clean exit into death by that signal. Destroying the signal
+    /// sets during teardown would restore SIG_DFL (Asio's signal_set_service::remove does, for a
+    /// signal's last registration), so they are emptied now and the signals ignored: nothing is
+    /// left for them to interrupt. tests/ops/test_drain.py sends SIGTERMs until the exit.
+    void ignore_late_signals() {
+        boost::system::error_code ignored;
+        stop_signals_.clear(ignored);
+        hup_.clear(ignored);
+        for (const int signo : {SIGTERM, SIGINT, SIGHUP}) {
+            (void)std::signal(signo, SIG_IGN);
+        }
+    }
+
     [[nodiscard]] std::string config_path() const {
         return cli_.config ? cli_.config->string() : std::string("built-in default");
     }

@@ -78,4 +78,24 @@ with tempfile.TemporaryDirectory(prefix="vipportd-ops.") as tmp:
     check("exit 0 after the timeout", rc == 0, f"rc={rc}")
     check("timeout logged", "shutdown_timeout over" in d.log_text(), d.log_text())
 
+# More SIGTERMs while it stops (an impatient operator, a supervisor's cleanup): every one of them,
+# whenever it lands (during the drain or the teardown after "vipportd stopped"), leaves a clean
+# exit 0, never death by the signal.
+for attempt in range(5):
+    with tempfile.TemporaryDirectory(prefix="vipportd-ops.") as tmp:
+        d = opslib.Daemon(binary, opslib.base_config(), tmp)
+        daemons.append(d)
+        d.wait_listening()
+        sent = 0
+        while d.proc.poll() is None and sent < 2000:
+            d.signal(signal.SIGTERM)
+            sent += 1
+            time.sleep(0.0005)
+        try:
+            rc = d.proc.wait(5)
+        except Exception:
+            rc = "timeout"
+        check(f"SIGTERM repeated until exit (attempt {attempt + 1}, {sent} signals): exit 0",
+              rc == 0, f"rc={rc}")
+
 check.finish(daemons)
