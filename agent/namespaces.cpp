@@ -129,7 +129,7 @@ void NamespaceScanners::async_fresh_many(std::vector<std::string> netns, ManyCal
     if (netns.size() == 1) {
         // The usual single-VIP question: no join to build (this runs for every request).
         SnapshotPtr failed;
-        auto service = netns.front().empty() ? own_ : scanner_for(netns.front(), &failed);
+        auto service = service_for(netns.front(), &failed);
         if (!service) {
             return cb({std::move(failed)});
         }
@@ -153,12 +153,8 @@ void NamespaceScanners::async_fresh_many(std::vector<std::string> netns, ManyCal
     }
     std::vector<std::pair<std::shared_ptr<SnapshotProvider>, std::vector<std::size_t>>> scans;
     for (auto& [name, slots] : wanted) {
-        if (name.empty()) {
-            scans.emplace_back(own_, std::move(slots));
-            continue;
-        }
         SnapshotPtr failed;
-        if (auto service = scanner_for(name, &failed)) {
+        if (auto service = service_for(name, &failed)) {
             scans.emplace_back(std::move(service), std::move(slots));
         } else {
             for (const auto i : slots) {

@@ -81,6 +81,10 @@ class NamespaceScanners final : public SnapshotProvider {
     /// The scanner for netns, (re)created when the file now names another namespace (deleted
     /// and re-added with the same name); or a failed snapshot saying why there is none.
     std::shared_ptr<SnapshotService> scanner_for(const std::string& netns, SnapshotPtr* failed);
+    /// The same, with "" meaning the daemon's own namespace.
+    std::shared_ptr<SnapshotService> service_for(const std::string& netns, SnapshotPtr* failed) {
+        return netns.empty() ? own_ : scanner_for(netns, failed);
+    }
 
     std::shared_ptr<SnapshotService> own_;
     SourcesFactory factory_;

@@ -80,11 +80,6 @@ netlink::SocketEntry SocketRecord::entry() const {
     return e;
 }
 
-SocketTable::SocketTable(std::span<const SocketRecord> records,
-                         std::map<std::uint32_t, std::string> device_names)
-    : SocketTable(std::vector<SocketRecord>(records.begin(), records.end()),
-                  std::move(device_names)) {}
-
 SocketTable::SocketTable(std::vector<SocketRecord> records,
                          std::map<std::uint32_t, std::string> device_names)
     : records_(std::move(records)), device_names_(std::move(device_names)) {

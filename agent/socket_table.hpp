@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -49,9 +48,6 @@ class SocketTable {
     /// Indexes records (any order), sorting them in place; device_names maps ifindex -> name
     /// for claims.
     SocketTable(std::vector<SocketRecord> records,
-                std::map<std::uint32_t, std::string> device_names);
-    /// The same from a copy of records.
-    SocketTable(std::span<const SocketRecord> records,
                 std::map<std::uint32_t, std::string> device_names);
 
     /// Sets the ports of protocol p that sockets hold on vip (v4-mapped vip = IPv4).
