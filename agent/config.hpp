@@ -61,7 +61,7 @@ struct SourcesConfig {
     Requirement nftables = Requirement::required;
     enum class Legacy { auto_, off };
     Legacy iptables_legacy = Legacy::auto_;
-    bool tcp_bound_inactive = true;  // count bound-but-not-listening TCP sockets (kernel >= 6.8)
+    bool tcp_bound_inactive = false;  // count bound-but-not-listening TCP sockets (kernel >= 6.8)
     // Under concurrent load, wait for a burst of requests to finish arriving before scanning
     // (SnapshotService::set_coalescing): at most gap after the last arrival, max in all.
     // coalesce_gap_us = 0 turns it off.

@@ -4,10 +4,15 @@
 #include <cerrno>
 #include <numeric>
 #include <tuple>
+#include <unistd.h>
 #include <utility>
 
+#include <arpa/inet.h>
 #include <linux/inet_diag.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "agent/socket_table.hpp"
 #include "netlink/rtnl_link.hpp"
@@ -54,7 +59,8 @@ SocketScope socket_scope(const InetAddress& bound, std::optional<bool> v6only) {
 std::vector<SocketDump> socket_dumps(const SocketSourceOptions& options, TcpRequest tcp_request) {
     using netlink::build_inet_diag_request;
     // TCP: listeners only, so the kernel skips the established hash (kernel.md §1.2, §1.11),
-    // plus bound-only sockets when asked (bit 13, 6.8+; harmlessly empty before).
+    // plus bound-only sockets when asked (bit 13, 6.8+; empty before, but the established hash
+    // is then walked: kernel_reports_bound_inactive()).
     const std::uint32_t tcp = netlink::kStatesTcpListen |
                               (options.tcp_bound_inactive ? netlink::kStatesTcpBoundInactive : 0U);
     // UDP: every state; bound sockets show as TCP_CLOSE, connected ones as ESTABLISHED (§1.2).
@@ -131,6 +137,50 @@ std::vector<Claim> socket_claims(std::span<const SocketEntry> entries,
         i = j;
     }
     return claims;
+}
+
+netlink::Result<bool> dump_reports_inode(netlink::Transport& sock_diag,
+                                         std::span<const std::uint8_t> request,
+                                         std::uint64_t inode) {
+    bool seen = false;
+    auto r = netlink::exchange_each_consistent(
+        sock_diag, request, 3, [&seen] { seen = false; },
+        [&seen, inode](const netlink::RawMessage& m) -> netlink::Result<void> {
+            auto entry = netlink::parse_inet_diag_message(m, netlink::kProtoTcp);
+            if (!entry) {
+                return entry.error();
+            }
+            seen = seen || entry->inode == inode;
+            return {};
+        });
+    if (!r) {
+        return r.error();
+    }
+    return seen;
+}
+
+std::optional<bool> kernel_reports_bound_inactive(netlink::Transport& sock_diag) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return std::nullopt;
+    }
+    // Loopback and an ephemeral port: the probe holds no port anyone could want, for the
+    // microseconds it lives.
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct stat st {};
+    std::optional<bool> verdict;
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0 && ::fstat(fd, &st) == 0) {
+        const auto request = netlink::build_inet_diag_request(
+            Family::v4, netlink::kProtoTcp,
+            netlink::kStatesTcpListen | netlink::kStatesTcpBoundInactive);
+        if (auto r = dump_reports_inode(sock_diag, request, st.st_ino)) {
+            verdict = *r;
+        }
+    }
+    ::close(fd);
+    return verdict;
 }
 
 SocketSource::SocketSource(std::unique_ptr<netlink::Transport> sock_diag,

@@ -31,7 +31,8 @@ namespace vipportd::agent {
 
 struct SocketSourceOptions {
     /// Also dump TCP_BOUND_INACTIVE (bit 13, kernel >= 6.8; selects nothing before, kernel.md
-    /// §1.2): bound-but-not-listening TCP sockets. Config: sources.tcp_bound_inactive.
+    /// §1.2): bound-but-not-listening TCP sockets. Config: sources.tcp_bound_inactive, off by
+    /// default there; make_sources() also leaves it off on a kernel that does not report them.
     bool tcp_bound_inactive = true;
     /// Attempts per dump while the kernel flags NLM_F_DUMP_INTR (netlink::exchange_consistent).
     int max_attempts = 3;
@@ -71,6 +72,21 @@ enum class TcpRequest { compat, per_family };
 [[nodiscard]] std::vector<Claim> socket_claims(
     std::span<const netlink::SocketEntry> entries,
     const std::map<std::uint32_t, std::string>& device_names);
+
+/// Whether the dump of `request` reports the socket with `inode`: the verdict of
+/// kernel_reports_bound_inactive(), separate so that recorded dumps can drive it.
+[[nodiscard]] netlink::Result<bool> dump_reports_inode(netlink::Transport& sock_diag,
+                                                       std::span<const std::uint8_t> request,
+                                                       std::uint64_t inode);
+
+/// Whether this kernel reports bound-only TCP sockets (TCP_BOUND_INACTIVE, Linux 6.8+, kernel.md
+/// §1.2): a TCP socket bound to 127.0.0.1, port 0, and never listened on must come back from a
+/// per-family dump of LISTEN plus that bit. Worth knowing because an older kernel ignores the bit
+/// yet still walks its whole established hash for it (net/ipv4/inet_diag.c
+/// inet_diag_dump_icsk skips that walk only for a LISTEN-only mask): ~1 ms per scan on a large
+/// host, for nothing. nullopt when the probe cannot run (no socket, no loopback address, a failed
+/// dump): the caller then keeps asking.
+[[nodiscard]] std::optional<bool> kernel_reports_bound_inactive(netlink::Transport& sock_diag);
 
 class SocketSource final : public PortSource {
   public:

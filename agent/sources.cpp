@@ -1,6 +1,7 @@
 #include "agent/sources.hpp"
 
 #include <linux/netlink.h>
+#include <spdlog/spdlog.h>
 
 #include "agent/address_source.hpp"
 #include "agent/ipt_legacy_source.hpp"
@@ -11,10 +12,37 @@
 
 namespace vipportd::agent {
 
+namespace {
+
+// Whether to put the bound-inactive bit in the TCP dump when the config asks for it: probed once
+// per process, since the answer is the kernel's, whatever the namespace.
+bool ask_bound_inactive() {
+    static const bool ask = [] {
+        netlink::KernelTransport sock_diag(NETLINK_SOCK_DIAG);
+        const auto reports = kernel_reports_bound_inactive(sock_diag);
+        if (!reports) {
+            spdlog::warn(
+                "source=sockets sources.tcp_bound_inactive: could not probe whether this kernel "
+                "reports bound-only TCP sockets (no 127.0.0.1?); asking for them anyway");
+            return true;
+        }
+        if (!*reports) {
+            spdlog::warn(
+                "source=sockets sources.tcp_bound_inactive is on, but this kernel does not "
+                "report bound-only TCP sockets (Linux 6.8+): not asking for them, which spares "
+                "a walk of its whole established hash per scan");
+        }
+        return *reports;
+    }();
+    return ask;
+}
+
+}  // namespace
+
 std::vector<SourceSlot> make_sources(const Config& config, const std::filesystem::path& proc_net) {
     std::vector<SourceSlot> slots;
     SocketSourceOptions socket_options;
-    socket_options.tcp_bound_inactive = config.sources.tcp_bound_inactive;
+    socket_options.tcp_bound_inactive = config.sources.tcp_bound_inactive && ask_bound_inactive();
     slots.push_back({std::make_unique<SocketSource>(
                          std::make_unique<netlink::KernelTransport>(NETLINK_SOCK_DIAG),
                          std::make_unique<netlink::KernelTransport>(NETLINK_ROUTE), socket_options),

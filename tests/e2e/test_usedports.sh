@@ -12,7 +12,8 @@
 #   tcp 0.0.0.0:22 listen            -> V4 TCP (IPv4 wildcard), not V6
 #   tcp [::]:8443 dual-stack listen  -> V4 TCP and V6 TCP
 #   tcp [::]:9443 v6only listen      -> V6 TCP only, never V4 (kernel.md §1.6)
-#   tcp 192.0.2.10:7777 bound only   -> V4 TCP (sources.tcp_bound_inactive defaults to true)
+#   tcp 192.0.2.10:7777 bound only   -> V4 TCP with sources.tcp_bound_inactive = true (set below;
+#                                       the default leaves it out, checked at the end)
 #   tcp 192.0.2.1:81 listen          -> nobody's: another address
 #   udp 192.0.2.10:53                -> V4 UDP
 #   udp [::]:123 v6only              -> V6 UDP only
@@ -47,6 +48,9 @@ ip = "192.0.2.10"
 [[vip]]
 uuid = "$V6"
 ip = "2001:db8::10"
+
+[sources]
+tcp_bound_inactive = true
 EOF
 )
 e2e_daemon_start "$NS" "$CFG"
@@ -136,5 +140,19 @@ expect_json "closed listener disappears at once" usedports/tcp_v4.json
 # ---- SIGTERM: a clean exit -----------------------------------------------------------------------
 e2e_daemon_stop
 expect_eq "exit status after SIGTERM" 0 "$E2E_RC"
+
+# ---- the default config: the bound-only socket is not a used port ------------------------------
+DEFAULT_CFG=$(e2e_config default.toml <<EOF
+listen = ["127.0.0.1:$E2E_PORT"]
+
+[[vip]]
+uuid = "$V4"
+ip = "192.0.2.10"
+EOF
+)
+e2e_daemon_start "$NS" "$DEFAULT_CFG"
+expect_used_ports "default config: bound-only 7777 left out" "$NS" "$V4" TCP 22 80 8443
+e2e_daemon_stop
+expect_eq "exit status after SIGTERM (default config)" 0 "$E2E_RC"
 
 e2e_finish

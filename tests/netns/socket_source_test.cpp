@@ -9,6 +9,7 @@
 #include "agent/socket_source.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <net/if.h>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 
 #include "agent/model.hpp"
 #include "netlink/kernel_transport.hpp"
@@ -361,6 +363,24 @@ TEST_F(SocketsInNetns, DeviceNameIsRecorded) {
 }
 
 TEST_F(SocketsInNetns, FreshNamespaceHasNoClaims) { EXPECT_TRUE(scan().claims.empty()); }
+
+// make_sources() asks for bound-only sockets only where the kernel reports them (6.8+): the probe
+// against this kernel, which then leaves nothing behind.
+TEST_F(SocketsInNetns, BoundInactiveProbeMatchesTheKernelVersion) {
+    utsname u{};
+    ASSERT_EQ(::uname(&u), 0);
+    int major = 0;
+    int minor = 0;
+    ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2) << u.release;
+    const bool expected = major > 6 || (major == 6 && minor >= 8);
+    auto diag =
+        ns_->in([] { return std::make_unique<netlink::KernelTransport>(NETLINK_SOCK_DIAG); });
+    const std::optional<bool> reports =
+        ns_->in([&] { return kernel_reports_bound_inactive(*diag); });
+    ASSERT_TRUE(reports.has_value()) << "the probe could not run";
+    EXPECT_EQ(*reports, expected) << u.release;
+    EXPECT_TRUE(scan().claims.empty());
+}
 
 }  // namespace
 }  // namespace vipportd::agent

@@ -82,7 +82,7 @@ TEST(Config, DefaultIsLoopbackOnlyWithoutAuthOrVips) {
     EXPECT_EQ(c.log_level, "info");
     EXPECT_EQ(c.sources.nftables, SourcesConfig::Requirement::required);
     EXPECT_EQ(c.sources.iptables_legacy, SourcesConfig::Legacy::auto_);
-    EXPECT_TRUE(c.sources.tcp_bound_inactive);
+    EXPECT_FALSE(c.sources.tcp_bound_inactive);
     EXPECT_TRUE(c.source_file.empty());
     EXPECT_NO_THROW(validate(c));
 }

@@ -374,5 +374,58 @@ TEST(SocketSource, NoTransportIsAnError) {
     EXPECT_FALSE(source.collect());
 }
 
+// kernel_reports_bound_inactive()'s verdict, over the recorded per-family TCP dumps: with the
+// bound-inactive bit the kernel reports the bound-only 1.2.3.4:7777; a kernel older than 6.8
+// ignores the bit and answers what the LISTEN-only dump answers, without it.
+class BoundInactiveProbe : public ::testing::Test {
+  protected:
+    BoundInactiveProbe() {
+        ReplayTransport t(f);
+        auto dump = t.exchange(request);
+        EXPECT_TRUE(dump) << netlink::to_string(dump.error());
+        if (!dump) {
+            return;
+        }
+        const auto entries = netlink::parse_inet_diag(*dump, netlink::kProtoTcp);
+        EXPECT_TRUE(entries);
+        for (const auto& e : entries.value()) {
+            if (e.port == 7777) {
+                inode = e.inode;
+            }
+        }
+        EXPECT_NE(inode, 0U);
+    }
+
+    Fixture f = fixture("sock_diag/scenario.txt");
+    // The probe's request: LISTEN plus the bound-inactive bit, IPv4, one v2 request.
+    std::vector<std::uint8_t> request =
+        socket_dumps({.tcp_bound_inactive = true}, TcpRequest::per_family).front().request;
+    std::uint64_t inode = 0;
+};
+
+TEST_F(BoundInactiveProbe, KernelThatReportsThem) {
+    ReplayTransport t(f);
+    auto seen = dump_reports_inode(t, request, inode);
+    ASSERT_TRUE(seen) << netlink::to_string(seen.error());
+    EXPECT_TRUE(*seen);
+    auto other = dump_reports_inode(t, request, inode + 1000000);
+    ASSERT_TRUE(other);
+    EXPECT_FALSE(*other);
+}
+
+TEST_F(BoundInactiveProbe, KernelOlderThan68IgnoresTheBit) {
+    labelled(f, "tcp4 (per family)")->replies =
+        labelled(f, "tcp4 (per family, LISTEN only)")->replies;
+    ReplayTransport t(f);
+    auto seen = dump_reports_inode(t, request, inode);
+    ASSERT_TRUE(seen) << netlink::to_string(seen.error());
+    EXPECT_FALSE(*seen);
+}
+
+TEST_F(BoundInactiveProbe, FailingDumpIsAnErrorNotAVerdict) {
+    ReplayTransport t(Fixture{});
+    EXPECT_FALSE(dump_reports_inode(t, request, inode));
+}
+
 }  // namespace
 }  // namespace vipportd::agent
