@@ -303,6 +303,38 @@ PortSet Snapshot::used_ports(const InetAddress& vip, Protocol p) const {
     return bits.to_set();
 }
 
+PortSet Snapshot::used_ports_remembered(const InetAddress& vip, Protocol p) const {
+    return ports_memo.get(vip, p, [&] { return used_ports(vip, p); });
+}
+
+PortsMemo& PortsMemo::operator=(const PortsMemo& other) {
+    if (this != &other) {
+        const std::lock_guard lock(mutex_);
+        entries_.clear();
+    }
+    return *this;
+}
+
+PortSet PortsMemo::get(const InetAddress& vip,
+                       Protocol p,
+                       const std::function<PortSet()>& compute) const {
+    {
+        const std::lock_guard lock(mutex_);
+        for (const Entry& e : entries_) {
+            if (e.protocol == p && e.vip == vip) {
+                return e.ports;
+            }
+        }
+    }
+    // Computed outside the lock: two first requests may both compute; the answers are equal.
+    PortSet ports = compute();
+    const std::lock_guard lock(mutex_);
+    if (entries_.size() < kMaxEntries) {
+        entries_.push_back({vip, p, ports});
+    }
+    return ports;
+}
+
 std::vector<Claim> Snapshot::claims_for(const InetAddress& vip, Protocol p) const {
     std::vector<Claim> out;
     if (sockets) {

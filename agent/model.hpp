@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -167,6 +169,33 @@ void ClaimIndex::visit(const InetAddress& a, Protocol p, Fn&& fn) const {
 class SocketTable;
 class AddressTable;  // agent/address_table.hpp: the namespace's configured addresses
 
+/// used_ports() answers remembered for one published snapshot: the requests that one scan serves
+/// together (single flight) mostly ask about the same few VIPs, so all but the first are a
+/// lookup. At most kMaxEntries (literal addresses are client input); a copy starts empty.
+class PortsMemo {
+  public:
+    PortsMemo() = default;
+    PortsMemo(const PortsMemo& /*unused*/) {}
+    PortsMemo& operator=(const PortsMemo& other);
+    ~PortsMemo() = default;
+
+    /// The remembered answer for (vip, p), else compute()'s, remembered while there is room.
+    [[nodiscard]] PortSet get(const InetAddress& vip,
+                              Protocol p,
+                              const std::function<PortSet()>& compute) const;
+
+    static constexpr std::size_t kMaxEntries = 64;
+
+  private:
+    struct Entry {
+        InetAddress vip;
+        Protocol protocol;
+        PortSet ports;
+    };
+    mutable std::mutex mutex_;
+    mutable std::vector<Entry> entries_;
+};
+
 /// Immutable result of one scan of every enabled source. Sockets live in an indexed table (a
 /// query visits only the sockets on that VIP and on the wildcards); rule claims are shared with
 /// the sources' caches, so a snapshot of an unchanged ruleset copies nothing.
@@ -182,11 +211,15 @@ struct Snapshot {
     std::vector<SourceStatus> sources;
     std::chrono::system_clock::time_point taken{};
     std::uint64_t sequence = 0;  // increases by one per scan
+    PortsMemo ports_memo{};      // used_ports_remembered()'s answers
 
     /// The first required source that failed, if any (queries must then fail, naming it).
     [[nodiscard]] const SourceStatus* failed_required() const;
     /// Ports of protocol p used on vip (v4-mapped vip is treated as IPv4).
     [[nodiscard]] PortSet used_ports(const InetAddress& vip, Protocol p) const;
+    /// used_ports(), remembered in ports_memo: for published snapshots (SnapshotPtr), whose
+    /// claims no longer change.
+    [[nodiscard]] PortSet used_ports_remembered(const InetAddress& vip, Protocol p) const;
     /// The claims behind used_ports(vip, p): sockets first (SO_REUSEPORT groups folded), then
     /// rule claims in source order, then owned claims.
     [[nodiscard]] std::vector<Claim> claims_for(const InetAddress& vip, Protocol p) const;

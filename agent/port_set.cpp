@@ -143,38 +143,37 @@ void PortBitmap::set(const PortSet& s) {
 }
 
 PortSet PortBitmap::to_set() const {
-    // A range starts at every set bit whose lower neighbour is clear: counting those first sizes
-    // the vector once (this runs for every answered request).
+    // Bit b of `edges` is set where port b differs from port b - 1 (port -1 counting as clear):
+    // a set port there starts a range, a clear one ends the range before it. Counting the starts
+    // first sizes the vector once; most words are zero (this runs for every distinct answer).
     std::size_t starts = 0;
     std::uint64_t carry = 0;  // the previous word's top bit
     for (const std::uint64_t word : words_) {
-        starts += static_cast<std::size_t>(std::popcount(word & ~((word << 1U) | carry)));
+        if (const std::uint64_t s = word & ~((word << 1U) | carry); s != 0) {
+            starts += static_cast<std::size_t>(std::popcount(s));
+        }
         carry = word >> 63U;
     }
     PortSet out;
     out.ranges_.reserve(starts);
-    bool open = false;
+    carry = 0;
     std::uint32_t start = 0;
     for (std::uint32_t w = 0; w < words_.size(); ++w) {
         const std::uint64_t word = words_[w];
-        if ((word == 0 && !open) || (word == ~std::uint64_t{0} && open)) {
-            continue;  // nothing starts or ends in this word
-        }
-        for (std::uint32_t b = 0; b < 64; ++b) {
-            const bool bit = ((word >> b) & 1U) != 0;
-            if (bit != open) {
-                const std::uint32_t port = w * 64 + b;
-                if (bit) {
-                    start = port;
-                } else {
-                    out.ranges_.push_back(PortRange{static_cast<std::uint16_t>(start),
-                                                    static_cast<std::uint16_t>(port - 1)});
-                }
-                open = bit;
+        std::uint64_t edges = word ^ ((word << 1U) | carry);
+        carry = word >> 63U;
+        for (; edges != 0; edges &= edges - 1) {
+            const auto b = static_cast<std::uint32_t>(std::countr_zero(edges));
+            const std::uint32_t port = w * 64 + b;
+            if (((word >> b) & 1U) != 0) {
+                start = port;
+            } else {
+                out.ranges_.push_back(PortRange{static_cast<std::uint16_t>(start),
+                                                static_cast<std::uint16_t>(port - 1)});
             }
         }
     }
-    if (open) {
+    if (carry != 0) {
         out.ranges_.push_back(PortRange{static_cast<std::uint16_t>(start), 65535});
     }
     return out;

@@ -267,7 +267,7 @@ void answer_usedports(ApiCall call, Router::Done done) {
                 if (!snap) {
                     res = std::move(*error);
                 } else {
-                    const agent::PortSet ports = snap->used_ports(ip, proto);
+                    const agent::PortSet ports = snap->used_ports_remembered(ip, proto);
                     // uuid NUL protocol NUL schema-flag: the uuid is client text and may hold
                     // any other byte. (A "\0s" literal would append nothing: it ends at its NUL.)
                     std::string key = uuid;

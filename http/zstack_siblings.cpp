@@ -247,7 +247,8 @@ void answer_usedports_batch(ApiCall call, Router::Done done) {
                 if (!snap) {
                     break;
                 }
-                inventories.push_back({vips[i].uuid, snap->used_ports(vips[i].ip, proto)});
+                inventories.push_back(
+                    {vips[i].uuid, snap->used_ports_remembered(vips[i].ip, proto)});
                 key_field(key, inventories.back().uuid);
                 key_field(key, inventories.back().ports.to_string());
             }
@@ -309,7 +310,7 @@ void answer_check_port_availability(ApiCall call, Router::Done done) {
             try {
                 std::optional<Response> error;
                 if (const auto snap = usable(first(snaps), reply, error)) {
-                    const bool available = !snap->used_ports(ip, proto).contains(p);
+                    const bool available = !snap->used_ports_remembered(ip, proto).contains(p);
                     res = reply.json(bhttp::status::ok,
                                      zstack::port_availability_body(available, with_schema));
                 } else {
@@ -355,7 +356,7 @@ void answer_get_port_availability(ApiCall call, Router::Done done) {
             try {
                 std::optional<Response> error;
                 if (const auto snap = usable(first(snaps), r, error)) {
-                    const agent::PortSet used = snap->used_ports(ip, proto);
+                    const agent::PortSet used = snap->used_ports_remembered(ip, proto);
                     const agent::PortSet free =
                         used.complement().subtracted(agent::PortSet::single(0));
                     Page page = free_port_page(free, s, l);

@@ -1,5 +1,7 @@
 #include "agent/model.hpp"
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace vipportd::agent {
@@ -50,6 +52,41 @@ TEST(Snapshot, UsedPortsUnitesMatchingClaimsOnly) {
     EXPECT_EQ(snap.used_ports(ip("1.2.3.5"), Protocol::tcp).to_string(), "22");
     EXPECT_EQ(snap.used_ports(ip("2001:db8::1"), Protocol::tcp).to_string(), "");
     EXPECT_EQ(snap.used_ports(ip("1.2.3.4"), Protocol::udp).to_string(), "53");
+}
+
+// used_ports_remembered(): the same answers, computed once per (vip, protocol) of a published
+// snapshot; a copy of a snapshot starts without them; past kMaxEntries answers are computed but
+// not kept.
+TEST(Snapshot, RemembersAnswersOfAPublishedSnapshot) {
+    Snapshot snap;
+    snap.claims.push_back({Protocol::tcp, PortSet::single(80), AddressScope::exact(ip("1.2.3.4")),
+                           Certainty::exact, SocketOrigin{}});
+    EXPECT_EQ(snap.used_ports_remembered(ip("1.2.3.4"), Protocol::tcp).to_string(), "80");
+    EXPECT_EQ(snap.used_ports_remembered(ip("1.2.3.4"), Protocol::udp).to_string(), "");
+    // Published snapshots never change; this one does, to show the answer is the remembered one.
+    snap.claims.push_back({Protocol::tcp, PortSet::single(22), AddressScope::all(Family::v4),
+                           Certainty::exact, SocketOrigin{}});
+    EXPECT_EQ(snap.used_ports_remembered(ip("1.2.3.4"), Protocol::tcp).to_string(), "80");
+    EXPECT_EQ(snap.used_ports(ip("1.2.3.4"), Protocol::tcp).to_string(), "22,80");
+    const Snapshot copy = snap;
+    EXPECT_EQ(copy.used_ports_remembered(ip("1.2.3.4"), Protocol::tcp).to_string(), "22,80");
+
+    PortsMemo memo;
+    int computed = 0;
+    const auto compute = [&] {
+        ++computed;
+        return PortSet::single(7);
+    };
+    for (std::size_t i = 0; i <= PortsMemo::kMaxEntries; ++i) {
+        const auto a = InetAddress::parse("10.0.0." + std::to_string(i)).value();
+        EXPECT_EQ(memo.get(a, Protocol::tcp, compute).to_string(), "7");
+    }
+    EXPECT_EQ(computed, static_cast<int>(PortsMemo::kMaxEntries) + 1);
+    (void)memo.get(ip("10.0.0.0"), Protocol::tcp, compute);  // kept
+    EXPECT_EQ(computed, static_cast<int>(PortsMemo::kMaxEntries) + 1);
+    const auto last = std::to_string(PortsMemo::kMaxEntries);
+    (void)memo.get(InetAddress::parse("10.0.0." + last).value(), Protocol::tcp, compute);  // not
+    EXPECT_EQ(computed, static_cast<int>(PortsMemo::kMaxEntries) + 2);
 }
 
 // The index only narrows which claims a query visits: with it, every answer (ports and the
