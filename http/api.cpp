@@ -9,7 +9,11 @@ namespace vipportd::http {
 
 namespace bhttp = boost::beast::http;
 
-Response Reply::make(bhttp::status status, std::string_view content_type, std::string body) const {
+Response Reply::json(bhttp::status status, std::shared_ptr<const std::string> body) const {
+    return make(status, application_json, SharedText::shared(std::move(body)));
+}
+
+Response Reply::make(bhttp::status status, std::string_view content_type, SharedText body) const {
     Response res{status, version};
     res.set(bhttp::field::server, "vipportd");
     res.set(bhttp::field::content_type, content_type);
@@ -59,7 +63,7 @@ Response cached_json(const ApiCall& call,
     if (gzip) {
         body = call.bodies->get(key, ports, true, render);
     }
-    Response res = call.reply.json(bhttp::status::ok, *body);
+    Response res = call.reply.json(bhttp::status::ok, std::move(body));
     if (gzip) {
         res.set(bhttp::field::content_encoding, "gzip");
     }

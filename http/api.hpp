@@ -31,13 +31,21 @@ struct Reply {
 
     [[nodiscard]] Response make(boost::beast::http::status status,
                                 std::string_view content_type,
-                                std::string body) const;
+                                std::string body) const {
+        return make(status, content_type, SharedText(std::move(body)));
+    }
+    [[nodiscard]] Response make(boost::beast::http::status status,
+                                std::string_view content_type,
+                                SharedText body) const;
     [[nodiscard]] Response text(boost::beast::http::status status, std::string body) const {
         return make(status, text_plain, std::move(body));
     }
     [[nodiscard]] Response json(boost::beast::http::status status, std::string body) const {
         return make(status, application_json, std::move(body));
     }
+    /// A JSON answer whose body is shared with its owner (the body cache), not copied.
+    [[nodiscard]] Response json(boost::beast::http::status status,
+                                std::shared_ptr<const std::string> body) const;
     /// ZStack's error answer: 503 with {"error":{…}} (zstack-api.md §6).
     [[nodiscard]] Response error(const zstack::ApiError& e) const {
         return error(boost::beast::http::status::service_unavailable, e);

@@ -314,7 +314,7 @@ void Router::handle(Request req, Done done) const {
             o.target = target;
             o.status = status;
             // HEAD answers carry no body; the reason is then unknown.
-            o.reason = status == 200 ? std::string_view{} : std::string_view(res.body());
+            o.reason = status == 200 ? std::string_view{} : res.body().view();
             o.latency = std::chrono::steady_clock::now() - start;
             observe(o);
             done(std::move(res));

@@ -38,11 +38,12 @@
 #include "agent/vip_registry.hpp"
 #include "http/auth.hpp"
 #include "http/body_cache.hpp"
+#include "http/shared_body.hpp"
 
 namespace vipportd::http {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
-using Response = boost::beast::http::response<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<SharedTextBody>;
 
 /// One answered request, for request logs and metrics (Observability::on_response).
 struct RequestOutcome {

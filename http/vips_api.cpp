@@ -277,7 +277,7 @@ Response outcome_response(const Reply& reply, const agent::VipCatalog::Outcome& 
             return res;
         }
         case Kind::removed: {
-            auto res = reply.make(bhttp::status::no_content, application_json, {});
+            auto res = reply.make(bhttp::status::no_content, application_json, std::string());
             // 204 has no content, and no Content-Length either (RFC 9110 §15.3.5, §8.6).
             res.erase(bhttp::field::content_type);
             res.erase(bhttp::field::content_length);

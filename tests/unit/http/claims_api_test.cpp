@@ -155,7 +155,7 @@ class ClaimsRoute : public ::testing::Test {
         EXPECT_EQ(calls, 1);
         return out.value_or(Response{});
     }
-    static json::value body(const Response& res) { return json::parse(res.body()); }
+    static json::value body(const Response& res) { return json::parse(res.body().view()); }
 
     std::shared_ptr<test::FakeProvider> provider;
     std::shared_ptr<const agent::VipRegistry> registry = test::sample_registry();
@@ -221,7 +221,7 @@ TEST_F(ClaimsRoute, FailedRequiredSourceIs503Sys1006) {
     const auto res = call(test::get("/vipportd/v1/vips/vip-1/claims"));
     EXPECT_EQ(res.result(), bhttp::status::service_unavailable);
     EXPECT_EQ(body(res).at("error").at("code"), "SYS.1006");
-    EXPECT_NE(res.body().find("nftables"), std::string::npos);
+    EXPECT_NE(res.body().view().find("nftables"), std::string::npos);
     EXPECT_EQ(lookup->calls, 0);
 }
 
@@ -233,7 +233,7 @@ TEST_F(ClaimsRoute, WithoutALookupThereAreNoProcessFields) {
     router.handle(test::get("/vipportd/v1/vips/vip-1/claims?protocol=TCP"),
                   [&](Response res) { out = std::move(res); });
     ASSERT_TRUE(out);
-    EXPECT_EQ(out->body().find("\"process\""), std::string::npos) << out->body();
+    EXPECT_EQ(out->body().view().find("\"process\""), std::string::npos) << out->body();
 }
 
 TEST_F(ClaimsRoute, HeadMethodsAndAuthorization) {

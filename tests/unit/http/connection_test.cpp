@@ -45,7 +45,7 @@ std::vector<Response> parse_responses(std::string_view data,
     boost::beast::flat_buffer buffer;
     std::vector<Response> out;
     for (;;) {
-        bhttp::response_parser<bhttp::string_body> p;
+        bhttp::response_parser<Response::body_type> p;
         p.body_limit(boost::none);
         p.skip(out.size() < head.size() && head[out.size()]);
         boost::system::error_code ec;
@@ -208,7 +208,7 @@ TEST_F(ConnectionTest, MalformedRequestIs400ThenClose) {
         const auto out = parse_responses(serve(bad + healthz_request));
         ASSERT_EQ(out.size(), 1U) << bad;
         EXPECT_EQ(out[0].result(), bhttp::status::bad_request) << bad;
-        EXPECT_TRUE(out[0].body().starts_with("bad request: ")) << out[0].body();
+        EXPECT_TRUE(out[0].body().view().starts_with("bad request: ")) << out[0].body();
         EXPECT_FALSE(out[0].keep_alive());
     }
 }

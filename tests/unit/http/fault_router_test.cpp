@@ -105,9 +105,9 @@ TEST_F(FaultRouter, PermissionErrorAnswers503NamingTheSourceThenRecovers) {
     const Response healthy = get();
     ASSERT_EQ(healthy.result(), bhttp::status::ok) << healthy.body();
     // Sockets (22, 80, 443, ...), nftables (80, 443, 1000-2000, ...) and legacy (80, 81, 443).
-    EXPECT_THAT(healthy.body(), StartsWith(R"({"inventories":[{"uuid":"vip-1","protcol":"TCP")"));
-    EXPECT_NE(healthy.body().find(R"("1500")"), std::string::npos);  // nft: dport 1000-2000
-    EXPECT_NE(healthy.body().find(R"("81")"), std::string::npos);    // legacy: OUTPUT DNAT 81
+    EXPECT_THAT(healthy.body().str(), StartsWith(R"({"inventories":[{"uuid":"vip-1","protcol":"TCP")"));
+    EXPECT_NE(healthy.body().view().find(R"("1500")"), std::string::npos);  // nft: dport 1000-2000
+    EXPECT_NE(healthy.body().view().find(R"("81")"), std::string::npos);  // legacy: OUTPUT DNAT 81
 
     // The cached ruleset is confirmed with GETGEN; the kernel now refuses it.
     nftables->inject(Fault(FaultKind::kernel_error).on_type(kGetGen).with_errno(EPERM));
@@ -129,11 +129,11 @@ TEST_F(FaultRouter, EverySourceIsNamedWhenItFails) {
     sockets->inject(Fault(FaultKind::never_ends));
     Response res = get();
     EXPECT_EQ(res.result(), bhttp::status::service_unavailable);
-    EXPECT_THAT(res.body(),
+    EXPECT_THAT(res.body().str(),
                 StartsWith(R"({"error":{"code":"SYS.1006","description":"An operation failed",)"
                            R"("details":"failed to read kernel state from source[sockets]: )"
                            R"(sock_diag tcp dump: netlink request type 18 seq )"));
-    EXPECT_NE(res.body().find("no complete reply within 50 ms"), std::string::npos);
+    EXPECT_NE(res.body().view().find("no complete reply within 50 ms"), std::string::npos);
 
     netlink::FaultIptSource::IptFault eperm;
     eperm.call = netlink::FaultIptSource::Call::info;

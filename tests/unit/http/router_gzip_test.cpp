@@ -58,7 +58,7 @@ TEST_F(RouterGzip, LargeBodyIsCompressedWhenAskedAndDecompressesToThePlainBody) 
     EXPECT_EQ(gz[bhttp::field::vary], "Accept-Encoding");
     EXPECT_EQ(gz[bhttp::field::content_length], std::to_string(gz.body().size()));
     EXPECT_LT(gz.body().size() * 3, plain.body().size());
-    EXPECT_EQ(gunzip(gz.body()), plain.body());
+    EXPECT_EQ(gunzip(gz.body().str()), plain.body());
 }
 
 TEST_F(RouterGzip, NeverCompressedUnlessAskedOrWhenSmall) {
@@ -70,7 +70,7 @@ TEST_F(RouterGzip, NeverCompressedUnlessAskedOrWhenSmall) {
     const Response small = call("/zstack/v1/vips/vip-1/usedports?protocol=TCP", "gzip");
     ASSERT_EQ(small.result(), bhttp::status::ok);
     EXPECT_EQ(small.count(bhttp::field::content_encoding), 0u);
-    EXPECT_NE(small.body().find("\"usedPorts\":[\"20\""), std::string::npos);
+    EXPECT_NE(small.body().view().find("\"usedPorts\":[\"20\""), std::string::npos);
 }
 
 TEST_F(RouterGzip, HeadCarriesTheCompressedLengthAndNoBody) {
@@ -99,7 +99,7 @@ TEST_F(RouterGzip, OneRouterKeepsSchemaAndPlainAnswersApart) {
         }
         std::optional<Response> out;
         router.handle(std::move(req), [&](Response r) { out = std::move(r); });
-        return out ? out->body() : std::string();
+        return out ? out->body().str() : std::string();
     };
     const std::string plain = ask(false);
     const std::string schema = ask(true);

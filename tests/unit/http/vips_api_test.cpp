@@ -115,7 +115,7 @@ void expect_error(const Response& res,
                   std::string_view details) {
     EXPECT_EQ(res.result(), status) << res.body();
     EXPECT_EQ(res[bhttp::field::content_type], "application/json; charset=utf-8");
-    const auto v = json::parse(res.body());
+    const auto v = json::parse(res.body().view());
     EXPECT_EQ(v.at("error").at("code").as_string(), code);
     EXPECT_EQ(v.at("error").at("details").as_string(), details) << res.body();
 }
@@ -254,7 +254,7 @@ TEST_F(VipsApi, ListShowsOriginsConflictsAndPresencePerNamespace) {
     const auto one = get("/vipportd/v1/vips/shadow");
     EXPECT_EQ(one.result(), bhttp::status::ok);
     EXPECT_THAT(one.body(), HasSubstr(R"("origin":"config")"));
-    EXPECT_THAT(one.body(), testing::StartsWith(R"({"uuid":"shadow")"));
+    EXPECT_THAT(one.body().str(), testing::StartsWith(R"({"uuid":"shadow")"));
     expect_error(get("/vipportd/v1/vips/none"), bhttp::status::not_found, "SYS.1003",
                  "uuid \"none\" is not a known VIP");
 
@@ -303,7 +303,7 @@ TEST_F(VipsApi, BrokenRegistryFileIsShownAndRefusesWrites) {
     const auto res = put("x", R"({"ip":"192.0.2.1"})");
     EXPECT_EQ(res.result(), bhttp::status::service_unavailable);
     EXPECT_THAT(res.body(), HasSubstr("the registry file is invalid: "));
-    const auto list = json::parse(get("/vipportd/v1/vips").body());
+    const auto list = json::parse(get("/vipportd/v1/vips").body().view());
     EXPECT_THAT(std::string(list.at("registration").at("error").as_string()),
                 HasSubstr("not valid JSON at line 1, column 1"));
 }
