@@ -325,7 +325,7 @@ class Connection final : public ConnectionBase,
             boost::beast::bind_front_handler(&Connection::on_header, this->shared_from_this()));
     }
 
-    void on_header(error_code ec, std::size_t /*n*/) {
+    void on_header(error_code ec, std::size_t n) {
         if (read_superseded(ec)) {
             return;
         }
@@ -334,6 +334,15 @@ class Connection final : public ConnectionBase,
             return on_read_error(ec);
         }
         namespace bhttp = boost::beast::http;
+        // Beast bounds the request line and the fields by header_limit each, not together
+        // (boost/beast/http/impl/basic_parser.ipp: each parse_* call gets at most header_limit_
+        // bytes, and header_limit_ is never reduced), so a header could exceed the limit by up
+        // to one request line. n is what the parser consumed: the whole header.
+        if (n > options_.header_limit) {
+            disarm();
+            return reject(bhttp::status::request_header_fields_too_large,
+                          "request header fields too large");
+        }
         const auto& req = parser_->get();
         if (req.target().size() > options_.target_limit) {
             disarm();
