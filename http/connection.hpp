@@ -453,7 +453,9 @@ class Connection final : public ConnectionBase,
             version = parser_->get().version();
             head = parser_->get().method() == bhttp::verb::head;
         } else if (parser_ && !parser_->get().method_string().empty()) {
-            // Beast parses (and consumes) the request line before the fields.
+            // Beast parses (and consumes) the request line before the fields: answer in its
+            // version, as when the whole header was read.
+            version = parser_->get().version();
             head = parser_->get().method() == bhttp::verb::head;
         } else {
             // The method is the first token of what arrived (RFC 9112 §3).
