@@ -164,9 +164,10 @@ std::string explain(const Claim& c, const Vip& vip, const ProcessInfo* process) 
                socket_why(*s, vip);
     } else {
         const auto& r = std::get<RuleOrigin>(c.origin);
+        const RuleSite& at = r.at();
         // nft rules have handles; a legacy rule is known by its position in its chain.
-        out += r.source + " " + r.family + " " + r.table + " " + r.chain +
-               (r.source == "nftables" ? " handle " : " rule ") + std::to_string(r.handle) + ": " +
+        out += at.source + " " + at.family + " " + at.table + " " + at.chain +
+               (at.source == "nftables" ? " handle " : " rule ") + std::to_string(r.handle) + ": " +
                r.kind;
         if (!r.target.empty()) {
             out += " to " + r.target;
@@ -180,9 +181,9 @@ std::string explain(const Claim& c, const Vip& vip, const ProcessInfo* process) 
         if (c.scope != AddressScope::exact(vip.ip)) {
             out += " (which includes " + vip.ip.unmapped().to_string() + ")";
         }
-        if (r.path.size() > 1) {
+        if (at.path.size() > 1) {
             std::string path;
-            for (const auto& chain : r.path) {
+            for (const auto& chain : at.path) {
                 path += (path.empty() ? "" : " -> ") + chain;
             }
             out += ", reached via " + path;

@@ -298,15 +298,17 @@ class Interpreter {
                std::size_t index,
                const RuleTest& test,
                const std::vector<RuleConstraint>& matched) {
+        auto& site = sites_.back();  // chain is the one run() is walking
+        if (!site) {
+            site = std::make_shared<const RuleSite>(
+                RuleSite{"iptables-legacy", std::string(ipt::family_name(t_.family)), t_.name,
+                         t_.chains[chain].name, path_});
+        }
         RuleOrigin o;
-        o.source = "iptables-legacy";
-        o.family = std::string(ipt::family_name(t_.family));
-        o.table = t_.name;
-        o.chain = t_.chains[chain].name;
+        o.site = site;
         o.handle = index + 1;
         o.kind = r.target.name;
         o.comment = test.comment;
-        o.path = path_;
         std::optional<std::string> bad;
         if (r.target.name == "TPROXY") {
             auto d = xt::decode_tproxy(r.target.revision, t_.family, r.target.data);
@@ -349,6 +351,7 @@ class Interpreter {
         const ipt::Chain& c = t_.chains[chain];
         stack_.push_back(chain);
         path_.push_back(c.name);
+        sites_.emplace_back();
         std::vector<RuleConstraint> current = std::move(in);
         std::vector<RuleConstraint> returned;
         for (std::size_t i = start; i < c.rules.size() && !current.empty(); ++i) {
@@ -446,6 +449,7 @@ class Interpreter {
                                " disjoint paths return, merged");
         stack_.pop_back();
         path_.pop_back();
+        sites_.pop_back();
         return returned;
     }
 
@@ -453,6 +457,8 @@ class Interpreter {
     std::vector<std::vector<RuleTest>> tests_;
     std::vector<std::size_t> stack_;
     std::vector<std::string> path_;
+    // One per path_ entry: the site of the chain run there, made at its first claim.
+    std::vector<std::shared_ptr<const RuleSite>> sites_;
     std::vector<Claim> claims_;
     std::size_t steps_ = 0;
 };

@@ -9,6 +9,11 @@ namespace vipportd::agent {
 
 std::string_view to_string(Protocol p) { return p == Protocol::tcp ? "TCP" : "UDP"; }
 
+const RuleSite& RuleOrigin::at() const {
+    static const RuleSite kNowhere;
+    return site ? *site : kNowhere;
+}
+
 std::optional<Protocol> parse_protocol(std::string_view text) {
     std::string lower;
     lower.reserve(text.size());

@@ -716,6 +716,7 @@ class Walker {
     Result<std::vector<Piece>> walk(const ChainRules& ch, std::vector<Piece> in) {
         stack_.push_back(&ch);
         path_.push_back(ch.chain->name);
+        sites_.emplace_back();
         std::vector<Piece> current = std::move(in);
         std::vector<Piece> returned;
         std::vector<Outcome> outcomes;
@@ -802,6 +803,7 @@ class Walker {
         std::move(current.begin(), current.end(), std::back_inserter(returned));
         stack_.pop_back();
         path_.pop_back();
+        sites_.pop_back();
         return returned;
     }
 
@@ -1694,15 +1696,11 @@ class Walker {
             c.restrict_daddr(AddressScope::all(*only));
         }
         RuleOrigin o;
-        o.source = "nftables";
-        o.family = nft::family_name(rule.family);
-        o.table = rule.table;
-        o.chain = rule.chain;
+        o.site = site(rule);
         o.handle = rule.handle;
         o.kind = std::move(kind);
         o.target = std::move(target);
         o.comment = rule.comment ? *rule.comment : st.comment;
-        o.path = path_;
         auto parts = untaken(c, taken_, rule);
         for (std::size_t k = 0; k < parts.size(); ++k) {
             // The last part takes the origin itself instead of a copy of its strings.
@@ -1712,6 +1710,16 @@ class Walker {
                 claims_.push_back(std::move(claim));
             }
         }
+    }
+
+    // The site every claim of the chain being walked shares (rule is one of its rules).
+    std::shared_ptr<const RuleSite> site(const nft::Rule& rule) {
+        auto& s = sites_.back();
+        if (!s) {
+            s = std::make_shared<const RuleSite>(
+                RuleSite{"nftables", nft::family_name(rule.family), rule.table, rule.chain, path_});
+        }
+        return s;
     }
 
     bool nat_base() const {
@@ -1940,6 +1948,8 @@ class Walker {
     const nft::Chain* base_ = nullptr;
     std::vector<const ChainRules*> stack_;
     std::vector<std::string> path_;
+    // One per path_ entry: the site of the chain walked there, made at its first claim.
+    std::vector<std::shared_ptr<const RuleSite>> sites_;
     std::vector<Claim> claims_;
     std::size_t steps_ = 0;
     std::size_t split_budget_ = 0;

@@ -122,10 +122,11 @@ Row row_of(const Claim& c, const ClaimsReport& r) {
         row.detail += " uid " + std::to_string(s->uid) + " inode " + std::to_string(s->inode);
     } else {
         const auto& o = std::get<RuleOrigin>(c.origin);
+        const RuleSite& at = o.at();
         row.claim = safe(o.kind);
-        row.holder = o.source;
-        row.detail = safe(o.family + " " + o.table + " " + o.chain) +
-                     (o.source == "nftables" ? " handle " : " rule ") + std::to_string(o.handle);
+        row.holder = at.source;
+        row.detail = safe(at.family + " " + at.table + " " + at.chain) +
+                     (at.source == "nftables" ? " handle " : " rule ") + std::to_string(o.handle);
         if (!o.target.empty()) {
             row.detail += " -> " + safe(o.target);
         }

@@ -82,13 +82,14 @@ namespace {
 // Claims can only merge when everything but their scope or ports is equal; this key groups them,
 // so merging stays linear in the number of rules however many claims there are.
 std::string merge_key(const Claim& c, const RuleOrigin& o) {
+    const RuleSite& at = o.at();
     std::string k;
-    for (const std::string* part :
-         {&o.source, &o.family, &o.table, &o.chain, &o.kind, &o.target, &o.comment, &o.reason}) {
+    for (const std::string* part : {&at.source, &at.family, &at.table, &at.chain, &o.kind,
+                                    &o.target, &o.comment, &o.reason}) {
         k += *part;
         k += '\0';
     }
-    for (const auto& p : o.path) {
+    for (const auto& p : at.path) {
         k += p;
         k += '\1';
     }

@@ -118,18 +118,19 @@ void socket(std::string& out,
 }
 
 void rule(std::string& out, const RuleOrigin& o) {
+    const agent::RuleSite& at = o.at();
     out += '{';
     key(out, "source");
-    str(out, o.source);
+    str(out, at.source);
     out += ',';
     key(out, "family");
-    str(out, o.family);
+    str(out, at.family);
     out += ',';
     key(out, "table");
-    str(out, o.table);
+    str(out, at.table);
     out += ',';
     key(out, "chain");
-    str(out, o.chain);
+    str(out, at.chain);
     out += ',';
     key(out, "handle");
     out += std::to_string(o.handle);
@@ -145,11 +146,11 @@ void rule(std::string& out, const RuleOrigin& o) {
     out += ',';
     key(out, "path");
     out += '[';
-    for (std::size_t i = 0; i < o.path.size(); ++i) {
+    for (std::size_t i = 0; i < at.path.size(); ++i) {
         if (i > 0) {
             out += ',';
         }
-        str(out, o.path[i]);
+        str(out, at.path[i]);
     }
     out += "]}";
 }

@@ -196,15 +196,11 @@ class ProvenanceNetns : public testing::Test {
         EXPECT_EQ(c.ports, ports) << c.ports.to_string();
         EXPECT_EQ(c.certainty, agent::Certainty::exact);
         const auto& o = std::get<RuleOrigin>(c.origin);
-        EXPECT_EQ(o.source, want.source);
-        EXPECT_EQ(o.family, want.family);
-        EXPECT_EQ(o.table, want.table);
-        EXPECT_EQ(o.chain, want.chain);
+        EXPECT_EQ(o.at(), want.at());
         EXPECT_EQ(o.handle, want.handle);
         EXPECT_EQ(o.kind, want.kind);
         EXPECT_EQ(o.target, want.target);
         EXPECT_EQ(o.comment, want.comment);
-        EXPECT_EQ(o.path, want.path);
         EXPECT_TRUE(o.reason.empty()) << o.reason;
     }
 
@@ -216,15 +212,12 @@ class ProvenanceNetns : public testing::Test {
                              std::string target,
                              std::string comment) {
         RuleOrigin o;
-        o.source = std::move(source);
-        o.family = "ip";
-        o.table = std::move(table);
-        o.chain = chain;
+        o.site = std::make_shared<const agent::RuleSite>(
+            agent::RuleSite{std::move(source), "ip", std::move(table), chain, {chain}});
         o.handle = handle;
         o.kind = std::move(kind);
         o.target = std::move(target);
         o.comment = std::move(comment);
-        o.path = {std::move(chain)};
         return o;
     }
 };

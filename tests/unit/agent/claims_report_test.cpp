@@ -51,15 +51,12 @@ Claim rule_claim(Protocol p, PortSet ports, AddressScope scope, RuleOrigin o) {
 
 RuleOrigin nft_dnat() {
     RuleOrigin o;
-    o.source = "nftables";
-    o.family = "ip";
-    o.table = "vipnat";
-    o.chain = "svc";
+    o.site = std::make_shared<const RuleSite>(
+        RuleSite{"nftables", "ip", "vipnat", "svc", {"prerouting", "svc"}});
     o.handle = 6;
     o.kind = "dnat";
     o.target = "10.0.0.5:8080";
     o.comment = "web frontend";
-    o.path = {"prerouting", "svc"};
     return o;
 }
 
@@ -190,13 +187,10 @@ TEST(Explain, RuleSaysWhichRuleWhatItDoesAndHowItIsReached) {
               "(comment \"web frontend\"); rewrites packets to 1.2.3.4, "
               "reached via prerouting -> svc");
     RuleOrigin t;
-    t.source = "iptables-legacy";
-    t.family = "ip";
-    t.table = "mangle";
-    t.chain = "PREROUTING";
+    t.site = std::make_shared<const RuleSite>(
+        RuleSite{"iptables-legacy", "ip", "mangle", "PREROUTING", {"PREROUTING"}});
     t.handle = 2;
     t.kind = "TPROXY";
-    t.path = {"PREROUTING"};
     const Claim tp =
         rule_claim(Protocol::tcp, PortSet::single(9999), AddressScope::all(Family::v4), t);
     EXPECT_EQ(explain(tp, vip, nullptr),

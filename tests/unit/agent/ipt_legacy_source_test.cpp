@@ -53,7 +53,7 @@ TEST_P(IptLegacyScenario, RecordedBlobsGiveExactClaims) {
     EXPECT_EQ(describe(*claims), s.claims);
     for (const auto& c : *claims) {
         const auto& o = std::get<RuleOrigin>(c.origin);
-        EXPECT_EQ(o.source, "iptables-legacy");
+        EXPECT_EQ(o.at().source, "iptables-legacy");
         EXPECT_EQ(c.certainty == Certainty::uncertain, !o.reason.empty());
     }
 }

@@ -22,12 +22,13 @@ struct Scenario {
 inline std::string describe(const agent::Claim& c) {
     const auto& o = std::get<agent::RuleOrigin>(c.origin);
     std::string path;
-    for (const auto& p : o.path) {
+    const agent::RuleSite& at = o.at();
+    for (const auto& p : at.path) {
         path += (path.empty() ? "" : ">") + p;
     }
     std::string s =
-        o.family + " " + o.table + " " + o.chain + "#" + std::to_string(o.handle) + " " + o.kind +
-        " '" + o.target + "' " + std::string(agent::to_string(c.protocol)) + " " +
+        at.family + " " + at.table + " " + at.chain + "#" + std::to_string(o.handle) + " " +
+        o.kind + " '" + o.target + "' " + std::string(agent::to_string(c.protocol)) + " " +
         c.ports.to_string() + " @ " + c.scope.to_string() +
         (c.certainty == agent::Certainty::exact ? " exact" : " uncertain") + " path=" + path;
     if (!o.comment.empty()) {
@@ -36,8 +37,8 @@ inline std::string describe(const agent::Claim& c) {
     if (!o.reason.empty()) {
         s += " reason='" + o.reason + "'";
     }
-    if (o.source != "iptables-legacy") {
-        s += " source=" + o.source;
+    if (at.source != "iptables-legacy") {
+        s += " source=" + at.source;
     }
     return s;
 }

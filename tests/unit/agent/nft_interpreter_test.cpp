@@ -242,6 +242,26 @@ TEST(NftInterpret, JumpsThreeDeep) {
                             "exact path=pre>a>b>c source=nftables"));
 }
 
+// The claims of one chain walk share one RuleSite (model.hpp: 10,000 DNAT rules used to copy
+// the names and the path into every claim); a chain reached by a jump has a site of its own.
+TEST(NftInterpret, ClaimsOfOneChainWalkShareTheirSite) {
+    Builder b;
+    b.base("pre").chain("a");
+    b.rule("pre", rule_of({tcp(), to4("1.2.3.4"), to_port(80), dnat4("10.0.0.1")}))
+        .rule("pre", rule_of({tcp(), to4("1.2.3.4"), to_port(81), dnat4("10.0.0.2")}))
+        .rule("pre", {jump("a")})
+        .rule("a", rule_of({tcp(), to4("1.2.3.4"), to_port(82), dnat4("10.0.0.3")}));
+    auto claims = interpret_nft(b.rs, {});
+    ASSERT_TRUE(claims) << netlink::to_string(claims.error());
+    ASSERT_EQ(claims->size(), 3U);
+    const auto site = [&](std::size_t i) { return std::get<RuleOrigin>((*claims)[i].origin).site; };
+    ASSERT_NE(site(0), nullptr);
+    EXPECT_EQ(site(0), site(1));
+    EXPECT_NE(site(0), site(2));
+    EXPECT_EQ(*site(0), (RuleSite{"nftables", "ip", "t", "pre", {"pre"}}));
+    EXPECT_EQ(*site(2), (RuleSite{"nftables", "ip", "t", "a", {"pre", "a"}}));
+}
+
 // goto: what comes back goes to the caller's caller; jump: back to the next rule.
 TEST(NftInterpret, GotoVersusJump) {
     for (const bool with_goto : {true, false}) {

@@ -106,16 +106,13 @@ ClaimsReport sample_report() {
     rule.scope = AddressScope::exact(*InetAddress::parse("1.2.3.4"));
     rule.certainty = Certainty::uncertain;
     RuleOrigin ro;
-    ro.source = "nftables";
-    ro.family = "ip";
-    ro.table = "nat";
-    ro.chain = "prerouting";
+    ro.site = std::make_shared<const RuleSite>(
+        RuleSite{"nftables", "ip", "nat", "prerouting", {"prerouting"}});
     ro.handle = 6;
     ro.kind = "dnat";
     ro.target = "10.0.0.5:8080";
     ro.comment = "web\x1b[31m";
     ro.reason = "expression 'ct' not interpreted";
-    ro.path = {"prerouting"};
     rule.origin = ro;
     tcp.claims.push_back(rule);
     r.protocols.push_back(tcp);

@@ -45,15 +45,12 @@ agent::Claim rule_claim() {
     c.scope = agent::AddressScope::exact(ip("10.0.0.5"));
     c.certainty = agent::Certainty::uncertain;
     agent::RuleOrigin o;
-    o.source = "nftables";
-    o.family = "ip";
-    o.table = "nat";
-    o.chain = "svc";
+    o.site = std::make_shared<const agent::RuleSite>(
+        agent::RuleSite{"nftables", "ip", "nat", "svc", {"prerouting", "svc"}});
     o.handle = 12;
     o.kind = "dnat";
     o.comment = "say \"hi\"\n";
     o.reason = "ip nat svc handle 12: expression 'ct' not interpreted";
-    o.path = {"prerouting", "svc"};
     c.origin = o;
     return c;
 }
