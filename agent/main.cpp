@@ -995,14 +995,16 @@ namespace {
 /// of 87 (peak 50 MiB); trimming after a rule dump cost the next queries as much again. So: a
 /// fixed threshold (no drift) high enough that scan buffers come from the heap and are reused
 /// scan after scan, and no trimming below 64 MiB (a fresh page costs ~13 µs to fault in on this
-/// VM). One arena: the rule dump (side thread), the socket scan (worker) and the HTTP threads
-/// then reuse each other's freed blocks; with two, the HTTP phases of the bench added 1-2 MiB to
-/// the peak after the cold scans (32.6-34.0 MiB against 31.9-32.0), with no throughput change
-/// wrk could tell from noise (per-thread tcache serves the small allocations without the lock).
+/// VM). Two arenas: with one, the scan worker, the rule dump's side thread and both HTTP threads
+/// queue on its lock (__lll_lock_wait/wake were ~14% of the daemon's perf samples under wrk), and
+/// two gave the router bench 0.60-0.68x nginx against 0.42-0.62x (three interleaved pairs each).
+/// Two arenas cost peak RSS at `huge` (about 1 MiB: blocks freed in one arena are not reused by
+/// the other); since claims share their RuleSite (agent/model.hpp) the peak is 28-29 MiB with
+/// two. More arenas than that buy nothing on two cores.
 void tune_malloc() {
     (void)mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     (void)mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
-    (void)mallopt(M_ARENA_MAX, 1);
+    (void)mallopt(M_ARENA_MAX, 2);
 }
 }  // namespace
 
