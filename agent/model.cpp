@@ -109,33 +109,38 @@ AddressScope AddressScope::prefix(const InetAddress& addr, unsigned prefix_len) 
 
 AddressScope AddressScope::from_ranges(std::vector<AddressRange> ranges) {
     AddressScope s;
-    s.ranges_ = std::move(ranges);
+    s.ranges_.assign(ranges.begin(), ranges.end());
     s.normalize();
     return s;
 }
 
 void AddressScope::normalize() {
-    std::vector<AddressRange> valid;
-    valid.reserve(ranges_.size());
-    for (AddressRange r : ranges_) {
+    for (auto& r : ranges_) {
         r.first = r.first.unmapped();
         r.last = r.last.unmapped();
-        if (r.first.family == r.last.family && !(r.last < r.first)) {
-            valid.push_back(r);
-        }
     }
-    std::sort(valid.begin(), valid.end(),
+    ranges_.erase(std::remove_if(ranges_.begin(), ranges_.end(),
+                                 [](const AddressRange& r) {
+                                     return r.first.family != r.last.family || r.last < r.first;
+                                 }),
+                  ranges_.end());
+    std::sort(ranges_.begin(), ranges_.end(),
               [](const AddressRange& x, const AddressRange& y) { return x.first < y.first; });
-    std::vector<AddressRange> merged;
-    for (const auto& cur : valid) {
-        if (!merged.empty() && merged.back().first.family == cur.first.family &&
-            adjacent_or_overlapping(merged.back(), cur)) {
-            merged.back().last = std::max(merged.back().last, cur.last);
+    // Merge in place: out is the last kept range.
+    auto out = ranges_.begin();
+    for (auto cur = ranges_.begin(); cur != ranges_.end(); ++cur) {
+        if (cur == ranges_.begin()) {
+            continue;
+        }
+        if (out->first.family == cur->first.family && adjacent_or_overlapping(*out, *cur)) {
+            out->last = std::max(out->last, cur->last);
         } else {
-            merged.push_back(cur);
+            *++out = *cur;
         }
     }
-    ranges_ = std::move(merged);
+    if (!ranges_.empty()) {
+        ranges_.erase(out + 1, ranges_.end());
+    }
 }
 
 void AddressScope::add(AddressRange r) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -56,13 +57,13 @@ class AddressScope {
     [[nodiscard]] bool covers(const InetAddress& a) const;
     [[nodiscard]] bool covers_all(Family f) const;
     [[nodiscard]] bool empty() const { return ranges_.empty(); }
-    [[nodiscard]] const std::vector<AddressRange>& ranges() const { return ranges_; }
+    [[nodiscard]] std::span<const AddressRange> ranges() const { return ranges_; }
     [[nodiscard]] std::string to_string() const;  // "1.2.3.4, 10.0.0.0-10.0.0.255, ::/0" style
 
     friend bool operator==(const AddressScope&, const AddressScope&) = default;
 
   private:
-    void normalize();                   // drops invalid ranges, then sorts and merges ranges_
+    void normalize();  // drops invalid ranges, then sorts and merges ranges_, in place
     std::vector<AddressRange> ranges_;  // sorted, disjoint, merged (per family)
 };
 

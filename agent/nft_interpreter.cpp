@@ -272,7 +272,7 @@ void merge_many_boxes(std::vector<RuleConstraint>& boxes) {
             auto [it, fresh] = index.emplace(key, out.size());
             if (fresh) {
                 out.push_back(b);
-                ranges.emplace_back(b.daddr.ranges());
+                ranges.emplace_back(b.daddr.ranges().begin(), b.daddr.ranges().end());
             } else if (by_ports) {
                 auto& acc = ranges[it->second];
                 acc.insert(acc.end(), b.daddr.ranges().begin(), b.daddr.ranges().end());

@@ -6,8 +6,11 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 namespace vipportd::agent {
 
@@ -38,7 +41,7 @@ class PortSet {
     [[nodiscard]] bool contains(std::uint16_t port) const;
     [[nodiscard]] bool empty() const { return ranges_.empty(); }
     [[nodiscard]] std::uint32_t count() const;  // number of ports (0 - 65536)
-    [[nodiscard]] const std::vector<PortRange>& ranges() const { return ranges_; }
+    [[nodiscard]] std::span<const PortRange> ranges() const { return ranges_; }
     /// "22,80,8000-8100" (empty set: "")
     [[nodiscard]] std::string to_string() const;
 
@@ -46,7 +49,8 @@ class PortSet {
 
   private:
     friend class PortBitmap;
-    std::vector<PortRange> ranges_;
+    // Inline up to four ranges, for the reason AddressScope keeps two inline (agent/model.hpp).
+    boost::container::small_vector<PortRange, 4> ranges_;
 };
 
 /// 65,536 bits (8 KiB): the accumulator of a query. Setting a port is O(1) whatever the order,

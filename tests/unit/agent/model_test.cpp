@@ -39,6 +39,24 @@ TEST(AddressScope, UniteMergesAdjacentRangesAndIntersectionKeepsFamilies) {
     EXPECT_EQ(i.to_string(), "2001:db8::1");
 }
 
+// normalize() works in place: drops inverted and mixed-family ranges, unmaps, sorts and merges
+// overlapping or adjacent ranges of one family only.
+TEST(AddressScope, FromRangesDropsInvalidThenSortsAndMerges) {
+    const auto s = AddressScope::from_ranges({
+        {ip("10.0.0.9"), ip("10.0.0.7")},                // inverted: dropped
+        {ip("2001:db8::5"), ip("2001:db8::9")},          //
+        {ip("10.0.0.4"), ip("10.0.0.6")},                //
+        {ip("1.2.3.4"), ip("2001:db8::1")},              // mixed families: dropped
+        {ip("::ffff:10.0.0.1"), ip("::ffff:10.0.0.3")},  // mapped: becomes IPv4, adjacent to .4
+        {ip("2001:db8::1"), ip("2001:db8::6")},          // overlaps the other IPv6 range
+        {ip("255.255.255.255"), ip("255.255.255.255")},
+    });
+    EXPECT_EQ(s.to_string(), "10.0.0.1-10.0.0.6, 255.255.255.255, 2001:db8::1-2001:db8::9");
+    EXPECT_EQ(s.ranges().size(), 3U);
+    EXPECT_TRUE(AddressScope::from_ranges({{ip("10.0.0.2"), ip("10.0.0.1")}}).empty());
+    EXPECT_TRUE(AddressScope::from_ranges({}).empty());
+}
+
 TEST(Snapshot, UsedPortsUnitesMatchingClaimsOnly) {
     Snapshot snap;
     snap.claims.push_back({Protocol::tcp, PortSet::single(80), AddressScope::exact(ip("1.2.3.4")),
