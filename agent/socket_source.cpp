@@ -143,8 +143,10 @@ netlink::Result<bool> dump_reports_inode(netlink::Transport& sock_diag,
                                          std::span<const std::uint8_t> request,
                                          std::uint64_t inode) {
     bool seen = false;
+    // As many tries as a scan gets for an interrupted dump (NLM_F_DUMP_INTR).
+    static const int attempts = SocketSourceOptions{}.max_attempts;
     auto r = netlink::exchange_each_consistent(
-        sock_diag, request, 3, [&seen] { seen = false; },
+        sock_diag, request, attempts, [&seen] { seen = false; },
         [&seen, inode](const netlink::RawMessage& m) -> netlink::Result<void> {
             auto entry = netlink::parse_inet_diag_message(m, netlink::kProtoTcp);
             if (!entry) {

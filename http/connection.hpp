@@ -340,8 +340,7 @@ class Connection final : public ConnectionBase,
         // to one request line. n is what the parser consumed: the whole header.
         if (n > options_.header_limit) {
             disarm();
-            return reject(bhttp::status::request_header_fields_too_large,
-                          "request header fields too large");
+            return reject_header_too_large();
         }
         const auto& req = parser_->get();
         if (req.target().size() > options_.target_limit) {
@@ -378,13 +377,17 @@ class Connection final : public ConnectionBase,
         handle_request();
     }
 
+    void reject_header_too_large() {
+        reject(boost::beast::http::status::request_header_fields_too_large,
+               "request header fields too large");
+    }
+
     void on_read_error(error_code ec) {
         namespace bhttp = boost::beast::http;
         const bool header_done = parser_ && parser_->is_header_done();
         if (ec == bhttp::error::header_limit ||
             (ec == bhttp::error::buffer_overflow && !header_done)) {
-            return reject(bhttp::status::request_header_fields_too_large,
-                          "request header fields too large");
+            return reject_header_too_large();
         }
         if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow) {
             return reject(bhttp::status::payload_too_large, "request body too large");
