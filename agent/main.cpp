@@ -1000,7 +1000,7 @@ namespace {
 /// two gave the router bench 0.60-0.68x nginx against 0.42-0.62x (three interleaved pairs each).
 /// Two arenas cost peak RSS at `huge` (about 1 MiB: blocks freed in one arena are not reused by
 /// the other); since claims share their RuleSite (agent/model.hpp) the peak is 28-29 MiB with
-/// two. More arenas than that buy nothing on two cores.
+/// two.
 void tune_malloc() {
     (void)mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     (void)mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);

@@ -5,7 +5,7 @@
 // Why not Beast's string_body: each answer of a cached body copied it. At the huge scale 64
 // concurrent answers held 64 copies of a 22 KB body; at any scale a copy above 1032 bytes misses
 // glibc's per-thread cache (tcache, malloc/malloc.c MAX_TCACHE_SIZE) and takes the arena lock,
-// which the scan worker and the HTTP threads contend for (agent/main.cpp tune_malloc: one arena).
+// which the scan worker and the HTTP threads contend for (agent/main.cpp tune_malloc: two arenas).
 
 #include <cstdint>
 #include <memory>
