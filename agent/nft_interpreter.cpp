@@ -505,7 +505,7 @@ class Exclusions {
         std::size_t addr_n = 0;
         std::size_t port_n = 0;
         bool by_addr = false;
-        bool by_port = false;
+        bool port_indexed = false;
         std::size_t addr_count = 0;
         std::size_t port_count = 0;
         if (auto addrs = few_addresses(b.daddr, kIndexed)) {
@@ -520,6 +520,7 @@ class Exclusions {
             }
         }
         if (b.dports.count() <= kIndexed) {
+            port_indexed = true;
             port_lists[port_n++] = &port_wide_;
             port_count = port_wide_.size();
             for (const auto& r : b.dports.ranges()) {
@@ -531,18 +532,8 @@ class Exclusions {
                     }
                 }
             }
-            by_port = !by_addr || port_count < addr_count;
         }
-        const bool all = !by_addr && !by_port;
-        std::vector<std::uint32_t> candidates;
-        if (!all) {
-            const auto& lists = by_port ? port_lists : addr_lists;
-            candidates.reserve(by_port ? port_count : addr_count);
-            for (std::size_t k = 0; k < (by_port ? port_n : addr_n); ++k) {
-                candidates.insert(candidates.end(), lists[k]->begin(), lists[k]->end());
-            }
-        }
-        if (all) {
+        if (!by_addr && !port_indexed) {
             for (const auto& box : boxes_) {
                 if (overlaps(box, b) && !f(box)) {
                     return;
@@ -550,10 +541,67 @@ class Exclusions {
             }
             return;
         }
+        const bool by_port = port_indexed && (!by_addr || port_count < addr_count);
+        const auto& lists = by_port ? port_lists : addr_lists;
+        const std::size_t lists_n = by_port ? port_n : addr_n;
+        const std::size_t count = by_port ? port_count : addr_count;
+        // A box that overlaps b shares an address with it and a port with it, so when both
+        // sides are indexed it is on both: the other side's ids are marked and only marked
+        // candidates are tested. In a chain of one DNAT rule per VIP and port, the by-port list
+        // holds the rules of every other VIP, each a failed overlap test (memcmp of addresses);
+        // marking costs one store per id, so it is done while the other side is not much
+        // longer.
+        const std::size_t other_count = by_port ? addr_count : port_count;
+        const bool filter = by_addr && port_indexed && other_count <= kFilterFactor * count + 16;
+        if (filter) {
+            if (marks_.size() < boxes_.size()) {
+                marks_.resize(boxes_.size(), 0);
+            }
+            if (++epoch_ == 0) {  // wrapped: old marks could match again
+                std::fill(marks_.begin(), marks_.end(), 0);
+                epoch_ = 1;
+            }
+            const auto& others = by_port ? addr_lists : port_lists;
+            for (std::size_t k = 0; k < (by_port ? addr_n : port_n); ++k) {
+                for (const auto id : *others[k]) {
+                    marks_[id] = epoch_;
+                }
+            }
+        }
+        const auto visit = [&](std::uint32_t id) {
+            if (filter && marks_[id] != epoch_) {
+                return true;
+            }
+            return !overlaps(boxes_[id], b) || f(boxes_[id]);
+        };
+        // Each list is in ascending id order; with one non-empty list it is walked in place.
+        const std::vector<std::uint32_t>* only = nullptr;
+        std::size_t non_empty = 0;
+        for (std::size_t k = 0; k < lists_n; ++k) {
+            if (!lists[k]->empty()) {
+                only = lists[k];
+                ++non_empty;
+            }
+        }
+        if (non_empty <= 1) {
+            if (only != nullptr) {
+                for (const auto id : *only) {
+                    if (!visit(id)) {
+                        return;
+                    }
+                }
+            }
+            return;
+        }
+        std::vector<std::uint32_t> candidates;
+        candidates.reserve(count);
+        for (std::size_t k = 0; k < lists_n; ++k) {
+            candidates.insert(candidates.end(), lists[k]->begin(), lists[k]->end());
+        }
         std::sort(candidates.begin(), candidates.end());
         candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
         for (const auto id : candidates) {
-            if (overlaps(boxes_[id], b) && !f(boxes_[id])) {
+            if (!visit(id)) {
                 return;
             }
         }
@@ -576,6 +624,11 @@ class Exclusions {
     std::vector<std::uint32_t> addr_wide_;
     std::unordered_map<std::uint16_t, std::vector<std::uint32_t>> by_port_;
     std::vector<std::uint32_t> port_wide_;
+    // for_each_overlapping's filter: marks_[id] == epoch_ for the ids of the other side (scratch
+    // space, reused across calls; the walker is single-threaded).
+    static constexpr std::size_t kFilterFactor = 8;
+    mutable std::vector<std::uint32_t> marks_;
+    mutable std::uint32_t epoch_ = 0;
 };
 
 /// Part of the packets on one path through a chain: box, minus what exact rules before took.

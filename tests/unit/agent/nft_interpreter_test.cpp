@@ -242,6 +242,32 @@ TEST(NftInterpret, JumpsThreeDeep) {
                             "exact path=pre>a>b>c source=nftables"));
 }
 
+// Earlier exact rules are subtracted from later ones through the exclusion index: by address,
+// by port, both (the candidates of one side filtered by the other), and wide boxes on either.
+TEST(NftInterpret, EarlierRulesAreSubtractedThroughTheIndex) {
+    const auto ports = [](std::uint16_t lo, std::uint16_t hi) {
+        return std::vector<Expr>{dport(), cmp(nft::kCmpGte, port(lo)), cmp(nft::kCmpLte, port(hi))};
+    };
+    Builder b;
+    b.base("pre");
+    b.rule("pre", rule_of({tcp(), to4("1.2.3.4"), to_port(80), dnat4("10.0.0.1")}))
+        .rule("pre", rule_of({tcp(), to4("1.2.3.5"), to_port(80), dnat4("10.0.0.2")}))
+        .rule("pre", rule_of({tcp(), to4("1.2.3.4"), to_port(81), dnat4("10.0.0.3")}))
+        .rule("pre", rule_of({tcp(), to4("1.2.3.4"), ports(80, 82), dnat4("10.0.0.4")}))
+        .rule("pre", rule_of({tcp(), to_port(80), dnat4("10.0.0.5")}))
+        .rule("pre", rule_of({tcp(), to4("1.2.3.6"), ports(79, 81), dnat4("10.0.0.6")}));
+    EXPECT_THAT(
+        b.claims(),
+        ElementsAre(
+            "ip t pre#3 dnat '10.0.0.1' TCP 80 @ 1.2.3.4 exact path=pre source=nftables",
+            "ip t pre#4 dnat '10.0.0.2' TCP 80 @ 1.2.3.5 exact path=pre source=nftables",
+            "ip t pre#5 dnat '10.0.0.3' TCP 81 @ 1.2.3.4 exact path=pre source=nftables",
+            "ip t pre#6 dnat '10.0.0.4' TCP 82 @ 1.2.3.4 exact path=pre source=nftables",
+            "ip t pre#7 dnat '10.0.0.5' TCP 80 @ 0.0.0.0-1.2.3.3, 1.2.3.6-255.255.255.255 exact "
+            "path=pre source=nftables",
+            "ip t pre#8 dnat '10.0.0.6' TCP 79,81 @ 1.2.3.6 exact path=pre source=nftables"));
+}
+
 // The claims of one chain walk share one RuleSite (model.hpp: 10,000 DNAT rules used to copy
 // the names and the path into every claim); a chain reached by a jump has a site of its own.
 TEST(NftInterpret, ClaimsOfOneChainWalkShareTheirSite) {
