@@ -452,12 +452,9 @@ class Connection final : public ConnectionBase,
         unsigned version = 11;
         bool head = false;
         const bool header_done = parser_ && parser_->is_header_done();
-        if (header_done) {
-            version = parser_->get().version();
-            head = parser_->get().method() == bhttp::verb::head;
-        } else if (parser_ && !parser_->get().method_string().empty()) {
-            // Beast parses (and consumes) the request line before the fields: answer in its
-            // version, as when the whole header was read.
+        if (parser_ && !parser_->get().method_string().empty()) {
+            // Beast parses (and consumes) the request line before the fields: once it has, the
+            // answer takes its version and method, whether or not the whole header was read.
             version = parser_->get().version();
             head = parser_->get().method() == bhttp::verb::head;
         } else {
