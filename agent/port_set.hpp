@@ -49,7 +49,9 @@ class PortSet {
 
   private:
     friend class PortBitmap;
-    // Inline up to four ranges, for the reason AddressScope keeps two inline (agent/model.hpp).
+    // Inline up to four ranges: the rule interpreters copy, add to and intersect port sets many
+    // times per rule, and a heap block per copy was among the largest allocation counts of
+    // interpreting 10,000 DNAT rules.
     boost::container::small_vector<PortRange, 4> ranges_;
 };
 
