@@ -76,8 +76,24 @@ InetAddress InetAddress::mapped() const {
 
 std::string InetAddress::to_string() const {
     char buf[INET6_ADDRSTRLEN];
-    const int af = family == Family::v4 ? AF_INET : AF_INET6;
-    if (inet_ntop(af, bytes.data(), buf, sizeof buf) == nullptr) {
+    if (family == Family::v4) {
+        // By hand: glibc's inet_ntop4 formats each octet with sprintf, which made naming the
+        // targets of 10,000 DNAT rules a twentieth of interpreting them.
+        char* p = buf;
+        for (std::size_t i = 0; i < 4; ++i) {
+            const unsigned b = bytes[i];
+            if (b >= 100) {
+                *p++ = static_cast<char>('0' + b / 100);
+            }
+            if (b >= 10) {
+                *p++ = static_cast<char>('0' + b / 10 % 10);
+            }
+            *p++ = static_cast<char>('0' + b % 10);
+            *p++ = '.';
+        }
+        return std::string(buf, static_cast<std::size_t>(p - buf - 1));
+    }
+    if (inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf) == nullptr) {
         return {};
     }
     return buf;

@@ -142,12 +142,13 @@ std::string address_part(const NatTarget& t, bool bracket) {
     return bracket ? "[" + s + "]" : s;
 }
 
-std::string port_part(const PortSpan& p) {
-    std::string s = ":" + std::to_string(p.first);
+void append_ports(std::string& s, const PortSpan& p) {
+    s += ':';
+    s += std::to_string(p.first);
     if (p.last != p.first) {
-        s += "-" + std::to_string(p.last);
+        s += '-';
+        s += std::to_string(p.last);
     }
-    return s;
 }
 
 // Fills t from the flags/addresses/ports of nf_nat_range(2) or of one nf_nat_ipv4_range.
@@ -201,7 +202,7 @@ std::string NatTarget::to_string() const {
     const bool v6 = min_addr && min_addr->family == Family::v6;
     std::string s = address_part(*this, v6 && ports.has_value());
     if (ports) {
-        s += port_part(*ports);
+        append_ports(s, *ports);
     }
     return s;
 }
