@@ -90,13 +90,15 @@ struct State {
 
 /// Consecutive operand bytes with one meaning.
 /// Offsets and lengths fit a byte: an operand lies within the 64-byte register file.
+/// No default member values: Segments' array is left uninitialized (each Segment is written
+/// whole by push_back), where zeroing it was 512 bytes of stores per test of every rule.
 struct Segment {
-    RegByte::Tag tag = RegByte::Tag::unknown;
-    std::uint8_t offset = 0;  // in the operand
-    std::uint8_t len = 0;
-    std::uint8_t reg_at = 0;  // register byte of the first operand byte
-    std::uint16_t field = 0;
-    std::uint8_t index = 0;  // field: index within the run of the first byte
+    RegByte::Tag tag;
+    std::uint8_t offset;  // in the operand
+    std::uint8_t len;
+    std::uint8_t reg_at;  // register byte of the first operand byte
+    std::uint16_t field;
+    std::uint8_t index;  // field: index within the run of the first byte
 };
 
 /// An operand's segments, inline (at most one per register byte): operands are read for every
@@ -111,7 +113,7 @@ class Segments {
     [[nodiscard]] const Segment* end() const { return items_.data() + n_; }
 
   private:
-    std::array<Segment, kRegBytes> items_{};  // 8 bytes each
+    std::array<Segment, kRegBytes> items_;  // 8 bytes each; [0, n_) written
     std::size_t n_ = 0;
 };
 
@@ -453,38 +455,39 @@ bool covers(const RuleConstraint& outer, const RuleConstraint& inner) {
            inner.daddr.intersected(outer.daddr) == inner.daddr;
 }
 
-/// The addresses of a scope when there are at most kFewAddresses of them, in a fixed array (this
-/// runs twice for every rule that ends a path: no allocation).
-constexpr std::size_t kFewAddresses = 16;
-struct FewAddresses {
-    std::array<InetAddress, kFewAddresses> items{};
-    std::size_t n = 0;
-    [[nodiscard]] std::size_t size() const { return n; }
-    void push_back(const InetAddress& a) { items[n++] = a; }
-    [[nodiscard]] const InetAddress* begin() const { return items.data(); }
-    [[nodiscard]] const InetAddress* end() const { return items.data() + n; }
-};
-
-std::optional<FewAddresses> few_addresses(const AddressScope& s, std::size_t limit) {
-    FewAddresses out;
-    limit = std::min(limit, kFewAddresses);
-    for (const auto& r : s.ranges()) {
-        for (InetAddress a = r.first;;) {
-            if (out.size() == limit) {
-                return std::nullopt;
+/// Calls f(address) for every address of s and returns true when s has at most limit of them;
+/// otherwise returns false without calling f. Counted first, then visited: this runs twice for
+/// every rule that ends a path, and collecting the addresses into an array first meant zeroing
+/// and copying 16 of them each time.
+template <class F>
+bool for_few_addresses(const AddressScope& s, std::size_t limit, F&& f) {
+    const auto next = [](InetAddress& a) {
+        for (std::size_t i = a.size(); i-- > 0;) {  // callers stop at r.last: no overflow
+            if (++a.bytes[i] != 0) {
+                break;
             }
-            out.push_back(a);
+        }
+    };
+    std::size_t n = 0;
+    for (const auto& r : s.ranges()) {
+        for (InetAddress a = r.first;; next(a)) {
+            if (++n > limit) {
+                return false;
+            }
             if (a == r.last) {
                 break;
             }
-            for (std::size_t i = a.size(); i-- > 0;) {  // next address (r.last > a: no overflow)
-                if (++a.bytes[i] != 0) {
-                    break;
-                }
+        }
+    }
+    for (const auto& r : s.ranges()) {
+        for (InetAddress a = r.first;; next(a)) {
+            f(a);
+            if (a == r.last) {
+                break;
             }
         }
     }
-    return out;
+    return true;
 }
 
 /// The packets that exact, path-ending rules of one chain already took (accept, drop, return,
@@ -496,16 +499,12 @@ std::optional<FewAddresses> few_addresses(const AddressScope& s, std::size_t lim
 class Exclusions {
   public:
     static constexpr std::size_t kIndexed = 16;  // scopes of at most this many values are indexed
-    static_assert(kIndexed <= kFewAddresses);
 
     void add(RuleConstraint box) {
         box.uncertain.clear();
         const auto id = static_cast<std::uint32_t>(boxes_.size());
-        if (auto addrs = few_addresses(box.daddr, kIndexed)) {
-            for (const auto& a : *addrs) {
-                by_addr_[a].push_back(id);
-            }
-        } else {
+        if (!for_few_addresses(box.daddr, kIndexed,
+                               [&](const InetAddress& a) { by_addr_[a].push_back(id); })) {
             addr_wide_.push_back(id);
         }
         if (box.dports.count() <= kIndexed) {
@@ -527,25 +526,20 @@ class Exclusions {
         // The index lists are only looked up first and counted; just the shorter side is
         // copied. Copying both made a chain of 10,000 DNAT rules on one port quadratic: every
         // rule copied the by-port list of all the rules before it only to throw it away.
-        std::array<const std::vector<std::uint32_t>*, kIndexed + 1> addr_lists{};
-        std::array<const std::vector<std::uint32_t>*, kIndexed + 1> port_lists{};
-        std::size_t addr_n = 0;
+        std::array<const std::vector<std::uint32_t>*, kIndexed + 1> addr_lists;
+        std::array<const std::vector<std::uint32_t>*, kIndexed + 1> port_lists;
+        std::size_t addr_n = 1;
         std::size_t port_n = 0;
-        bool by_addr = false;
         bool port_indexed = false;
-        std::size_t addr_count = 0;
+        std::size_t addr_count = addr_wide_.size();
         std::size_t port_count = 0;
-        if (auto addrs = few_addresses(b.daddr, kIndexed)) {
-            by_addr = true;
-            addr_lists[addr_n++] = &addr_wide_;
-            addr_count = addr_wide_.size();
-            for (const auto& a : *addrs) {
-                if (auto it = by_addr_.find(a); it != by_addr_.end()) {
-                    addr_lists[addr_n++] = &it->second;
-                    addr_count += it->second.size();
-                }
+        addr_lists[0] = &addr_wide_;
+        const bool by_addr = for_few_addresses(b.daddr, kIndexed, [&](const InetAddress& a) {
+            if (auto it = by_addr_.find(a); it != by_addr_.end()) {
+                addr_lists[addr_n++] = &it->second;
+                addr_count += it->second.size();
             }
-        }
+        });
         if (b.dports.count() <= kIndexed) {
             port_indexed = true;
             port_lists[port_n++] = &port_wide_;
