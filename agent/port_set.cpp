@@ -13,7 +13,9 @@ PortSet::PortSet(std::initializer_list<PortRange> ranges) {
 
 PortSet PortSet::range(std::uint16_t first, std::uint16_t last) {
     PortSet s;
-    s.add(PortRange{first, last});
+    if (first <= last) {
+        s.ranges_.push_back(PortRange{first, last});  // one range is normalized: no add()
+    }
     return s;
 }
 

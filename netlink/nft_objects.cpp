@@ -166,18 +166,6 @@ std::string to_string(const Verdict& v) {
     return "verdict " + std::to_string(v.code);
 }
 
-std::optional<unsigned> slot_of_register(std::uint32_t r) {
-    // NFT_REG_1..NFT_REG_4 are 16 bytes wide and start at 32-bit slots 0, 4, 8, 12;
-    // NFT_REG32_00..NFT_REG32_15 (8..23) are slots 0..15 (nf_tables_api.c nft_parse_register).
-    if (r >= 1 && r <= 4) {
-        return (r - 1) * 4;
-    }
-    if (r >= 8 && r < 8 + kRegisterSlots) {
-        return r - 8;
-    }
-    return std::nullopt;
-}
-
 std::string_view expr_name(const Expr& e) {
     return std::visit(Overloaded{
                           [](const Payload&) -> std::string_view { return "payload"; },
