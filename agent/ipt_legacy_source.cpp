@@ -330,9 +330,7 @@ class Interpreter {
                 // The rule rewrites these packets; only where to is unknown.
                 m.widen(where(chain, index) + ": target " + r.target.name + ": " + *bad);
             }
-            for (auto& c : m.to_claims(o)) {
-                claims_.push_back(std::move(c));
-            }
+            m.append_claims(o, claims_);
         }
     }
 

@@ -435,7 +435,7 @@ bool ports_within(const PortSet& inner, const PortSet& outer) {
     auto o = outer.ranges().begin();
     for (const auto& r : inner.ranges()) {
         if (r.last < 1) {
-            continue;  // port 0 is never claimed (to_claims limits ports to 1-65535)
+            continue;  // port 0 is never claimed (append_claims limits ports to 1-65535)
         }
         const std::uint16_t first = std::max<std::uint16_t>(r.first, 1);
         while (o != outer.ranges().end() && o->last < first) {
@@ -803,6 +803,7 @@ class Walker {
         std::vector<Piece> current = std::move(in);
         std::vector<Piece> returned;
         std::vector<Outcome> outcomes;
+        std::vector<Piece> next;  // swapped with current after each rule: no vector per rule
         for (const nft::Rule* rule : ch.rules) {
             if (current.empty()) {
                 break;
@@ -812,16 +813,19 @@ class Walker {
                                  "nf_tables: ruleset too complex to interpret (more than " +
                                      std::to_string(limits_.max_steps) + " rule evaluations)");
             }
-            std::vector<Piece> next;
+            next.clear();
             for (std::size_t k = 0; k < current.size(); ++k) {
                 Piece& p = current[k];
                 outcomes.clear();  // reused: one allocation per chain walk, not one per rule
                 split_budget_ = limits_.max_split;
                 taken_ = p.taken.get();
-                State st;
+                State& st = scratch_;  // reused: its field list keeps its capacity
                 st.box = p.box;
-                st.fields.reserve(8);  // a rule loads a few fields: one allocation, not a series
-                eval(*rule, 0, std::move(st), outcomes);
+                st.exact = true;
+                st.regs.fill(RegByte{});
+                st.fields.clear();
+                st.comment.clear();
+                eval(*rule, 0, st, outcomes);
                 taken_ = nullptr;
                 std::vector<std::string> taint;
                 std::vector<Piece> back;  // what jumps brought back to the next rule
@@ -883,7 +887,7 @@ class Walker {
                     next.push_back(std::move(b));
                 }
             }
-            current = std::move(next);
+            current.swap(next);
         }
         std::move(current.begin(), current.end(), std::back_inserter(returned));
         stack_.pop_back();
@@ -932,7 +936,8 @@ class Walker {
     }
 
     // Evaluates rule.exprs[i..] for one state, appending how each resulting path ends.
-    void eval(const nft::Rule& rule, std::size_t i, State st, std::vector<Outcome>& out) {
+    // st is the caller's scratch: eval() may change it and move out of it.
+    void eval(const nft::Rule& rule, std::size_t i, State& st, std::vector<Outcome>& out) {
         for (; i < rule.exprs.size(); ++i) {
             if (st.box.impossible()) {
                 return;  // the rule does not match any packet of interest on this path
@@ -1117,7 +1122,7 @@ class Walker {
                 for (Family f : {Family::v4, Family::v6}) {
                     State half = st;
                     half.box.restrict_daddr(AddressScope::all(f));
-                    eval(rule, i, std::move(half), out);
+                    eval(rule, i, half, out);
                 }
                 return false;
             }
@@ -1639,7 +1644,7 @@ class Walker {
                 s.box.restrict_daddr(b.daddr);
                 s.box.restrict_protocols(b.tcp, b.udp);
                 s.box.restrict_dports(b.dports);
-                eval(rule, i + 1, std::move(s), out);
+                eval(rule, i + 1, s, out);
             }
             return false;
         }
@@ -1673,11 +1678,11 @@ class Walker {
         auto branch = [&](const nft::SetElem& e, State s) {
             if (vmap) {
                 if (e.verdict && verdict(*e.verdict, s, out)) {
-                    eval(rule, i + 1, std::move(s), out);
+                    eval(rule, i + 1, s, out);
                 }
             } else {
                 write_imm(s, *l.dreg, e.data);
-                eval(rule, i + 1, std::move(s), out);
+                eval(rule, i + 1, s, out);
             }
         };
         for (const auto& [elem, members] : groups) {
@@ -1784,10 +1789,10 @@ class Walker {
         auto parts = untaken(std::move(c), taken_, rule);
         for (std::size_t k = 0; k < parts.size(); ++k) {
             // The last part takes the origin itself instead of a copy of its strings.
-            auto claims =
-                k + 1 == parts.size() ? parts[k].to_claims(std::move(o)) : parts[k].to_claims(o);
-            for (auto& claim : claims) {
-                claims_.push_back(std::move(claim));
+            if (k + 1 == parts.size()) {
+                parts[k].append_claims(std::move(o), claims_);
+            } else {
+                parts[k].append_claims(o, claims_);
             }
         }
     }
@@ -2030,6 +2035,7 @@ class Walker {
     std::vector<std::string> path_;
     // One per path_ entry: the site of the chain walked there, made at its first claim.
     std::vector<std::shared_ptr<const RuleSite>> sites_;
+    State scratch_;  // the state a rule is evaluated in (walk() resets it per rule and piece)
     std::vector<Claim> claims_;
     std::size_t steps_ = 0;
     std::size_t split_budget_ = 0;

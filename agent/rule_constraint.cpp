@@ -59,10 +59,9 @@ std::vector<RuleConstraint> RuleConstraint::subtracted(const RuleConstraint& box
     return out;
 }
 
-std::vector<Claim> RuleConstraint::to_claims(RuleOrigin origin) const {
-    std::vector<Claim> out;
+void RuleConstraint::append_claims(RuleOrigin origin, std::vector<Claim>& out) const {
     if (impossible()) {
-        return out;
+        return;
     }
     for (const auto& reason : uncertain) {
         if (!origin.reason.empty()) {
@@ -77,7 +76,6 @@ std::vector<Claim> RuleConstraint::to_claims(RuleOrigin origin) const {
             out.push_back(Claim{proto, ports, daddr, certainty, origin});
         }
     }
-    return out;
 }
 
 namespace {

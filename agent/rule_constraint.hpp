@@ -42,9 +42,11 @@ struct RuleConstraint {
     /// protocols; inside both but outside its ports. Impossible pieces are left out; each piece
     /// keeps this constraint's reasons.
     [[nodiscard]] std::vector<RuleConstraint> subtracted(const RuleConstraint& box) const;
-    /// One claim per remaining protocol, ports limited to 1-65535 (port 0 is never a service
-    /// port). Certainty is uncertain iff any reason was recorded; the reasons go to origin.reason.
-    [[nodiscard]] std::vector<Claim> to_claims(RuleOrigin origin) const;
+    /// Appends one claim per remaining protocol to out, ports limited to 1-65535 (port 0 is
+    /// never a service port). Certainty is uncertain iff any reason was recorded; the reasons go
+    /// to origin.reason. Appended, not returned: the interpreters collect every rule's claims in
+    /// one list, and a vector per rule was an allocation per rule.
+    void append_claims(RuleOrigin origin, std::vector<Claim>& out) const;
 };
 
 /// Folds claims that came from one rule over several disjoint paths back together: two claims
