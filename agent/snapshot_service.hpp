@@ -97,10 +97,10 @@ class SnapshotService final : public SnapshotProvider {
 
     std::vector<SourceSlot> sources_;
     // The last claim list of each source (weak: never kept alive for this) and its index
-    // (scan_mutex_).
-    std::map<const PortSource*,
-             std::pair<std::weak_ptr<const std::vector<Claim>>, std::shared_ptr<const ClaimIndex>>>
-        indexes_;
+    // (scan_mutex_; during a scan each thread touches only the entries of the sources it collects).
+    using IndexCache =
+        std::pair<std::weak_ptr<const std::vector<Claim>>, std::shared_ptr<const ClaimIndex>>;
+    std::map<const PortSource*, IndexCache> indexes_;
     std::string setup_name_;   // WorkerSetup::name
     std::string setup_error_;  // the worker setup failed: every scan reports this
     std::mutex scan_mutex_;    // one scan at a time, whoever runs it (and the worker setup)
