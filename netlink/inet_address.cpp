@@ -78,7 +78,7 @@ std::string InetAddress::to_string() const {
     char buf[INET6_ADDRSTRLEN];
     if (family == Family::v4) {
         // By hand: glibc's inet_ntop4 formats each octet with sprintf, which made naming the
-        // targets of 10,000 DNAT rules a twentieth of interpreting them.
+        // targets of 10,000 DNAT rules about 6% of interpreting them.
         char* p = buf;
         for (std::size_t i = 0; i < 4; ++i) {
             const unsigned b = bytes[i];

@@ -103,11 +103,11 @@ struct Verdict {
 /// "accept", "drop", "continue", "break", "jump -> X", "goto -> X", "return", "queue", ...
 [[nodiscard]] std::string to_string(const Verdict& v);
 
+inline constexpr unsigned kRegisterSlots = 16;  // NFT_REG32_COUNT
 /// NFT_REG_VERDICT (0), NFT_REG_1..4 (16 bytes each) and NFT_REG32_00..15 alias one 64-byte file;
 /// the 32-bit slot a register starts at, or nullopt for the verdict register or a number outside
 /// the file (kernel.md §2.8; net/netfilter/nf_tables_api.c nft_parse_register()).
 /// Inline: the interpreter maps a register for every load and test of every rule.
-inline constexpr unsigned kRegisterSlots = 16;  // NFT_REG32_COUNT
 [[nodiscard]] constexpr std::optional<unsigned> slot_of_register(std::uint32_t reg) {
     // NFT_REG_1..NFT_REG_4 are 16 bytes wide and start at 32-bit slots 0, 4, 8, 12;
     // NFT_REG32_00..NFT_REG32_15 (8..23) are slots 0..15 (nf_tables_api.c nft_parse_register).
