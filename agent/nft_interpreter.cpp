@@ -86,6 +86,15 @@ struct State {
     std::array<RegByte, kRegBytes> regs{};
     std::vector<Field> fields;
     std::string comment;  // from an xt "comment" match
+
+    /// As a fresh State on box, keeping the buffers: the walker evaluates every rule in one.
+    void reset(const RuleConstraint& b) {
+        box = b;
+        exact = true;
+        regs.fill(RegByte{});
+        fields.clear();
+        comment.clear();
+    }
 };
 
 /// Consecutive operand bytes with one meaning.
@@ -212,8 +221,8 @@ struct Tuple {
     }
     /// RuleConstraint::impossible() of box(), without building it.
     [[nodiscard]] bool impossible() const {
-        return ((dims & kDimDaddr) != 0 && daddr.empty()) || (!tcp && !udp) || dports.empty() ||
-               dports.ranges().back().last == 0;
+        return ((dims & kDimDaddr) != 0 && daddr.empty()) || (!tcp && !udp) ||
+               RuleConstraint::no_service_port(dports);
     }
     /// As a constraint: every address when no test restricted them.
     [[nodiscard]] RuleConstraint box() const {
@@ -819,13 +828,8 @@ class Walker {
                 outcomes.clear();  // reused: one allocation per chain walk, not one per rule
                 split_budget_ = limits_.max_split;
                 taken_ = p.taken.get();
-                State& st = scratch_;  // reused: its field list keeps its capacity
-                st.box = p.box;
-                st.exact = true;
-                st.regs.fill(RegByte{});
-                st.fields.clear();
-                st.comment.clear();
-                eval(*rule, 0, st, outcomes);
+                scratch_.reset(p.box);  // reused: its field list keeps its capacity
+                eval(*rule, 0, scratch_, outcomes);
                 taken_ = nullptr;
                 std::vector<std::string> taint;
                 std::vector<Piece> back;  // what jumps brought back to the next rule

@@ -27,9 +27,8 @@ RuleConstraint RuleConstraint::for_family(Family f) {
 }
 
 bool RuleConstraint::impossible() const {
-    // dports minus port 0 is empty iff its highest range ends at 0 (ranges are sorted): no
-    // temporary PortSets, as this runs before every expression of every rule interpreted.
-    return daddr.empty() || (!tcp && !udp) || dports.empty() || dports.ranges().back().last == 0;
+    // No temporary sets: this runs before every expression of every rule interpreted.
+    return daddr.empty() || (!tcp && !udp) || no_service_port(dports);
 }
 
 std::vector<RuleConstraint> RuleConstraint::subtracted(const RuleConstraint& box) const {

@@ -37,6 +37,12 @@ struct RuleConstraint {
 
     /// True when no packet can satisfy it any more (the path is dead).
     [[nodiscard]] bool impossible() const;
+    /// True when p holds no port other than 0, which is never a service port: impossible()'s test
+    /// of the ports, shared with the interpreter's per-test tuples.
+    [[nodiscard]] static bool no_service_port(const PortSet& p) {
+        // Ranges are sorted: only port 0 is left iff the highest range ends at 0.
+        return p.empty() || p.ranges().back().last == 0;
+    }
     /// This constraint minus the packets of box (only box's daddr, protocols and ports count), as
     /// up to three disjoint constraints: outside box's addresses; inside them but outside its
     /// protocols; inside both but outside its ports. Impossible pieces are left out; each piece
